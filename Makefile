@@ -1,0 +1,37 @@
+# The two commands a newcomer runs: `make run` and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# python3.10 on PATH if it runs (a pyenv shim may not), else the newest pyenv 3.10.
+PYTHON310 := $(shell for p in python3.10 $$(ls -d $$HOME/.pyenv/versions/3.10*/bin/python 2>/dev/null | sort -V -r); do \
+	$$p -c "import sys; assert sys.version_info[:2] == (3, 10)" 2>/dev/null && { command -v $$p; break; }; done)
+DATA ?= data/demo
+OUT ?= out/demo
+
+.PHONY: setup run test lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@if [ -z "$(PYTHON310)" ]; then echo "make setup: Python 3.10 not found: install it (e.g. 'pyenv install 3.10.13') so that python3.10 is on PATH" >&2; exit 1; fi
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==24.2"
+	$(PY) -m pip install --quiet --constraint constraints.txt --editable ".[test]"
+	@touch $(STAMP)
+
+run: setup
+	@test -f $(DATA)/events.parquet || $(VENV)/bin/ctxrec generate --profile demo --seed 1 --out $(DATA)
+	$(VENV)/bin/ctxrec run --data $(DATA) --out $(OUT)
+
+test: setup
+	$(PY) -m pytest
+
+# Regenerates constraints.txt (the full resolved environment) from the pins in pyproject.toml.
+lock:
+	rm -rf /tmp/ctxrec-lock && $(PYTHON310) -m venv /tmp/ctxrec-lock
+	/tmp/ctxrec-lock/bin/pip install --quiet "pip==24.2" && /tmp/ctxrec-lock/bin/pip install --quiet ".[test]"
+	/tmp/ctxrec-lock/bin/pip freeze --exclude-editable | grep -v '^ctxrec' > constraints.txt
+
+clean:
+	rm -rf $(VENV) out data

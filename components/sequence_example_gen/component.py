@@ -1,0 +1,53 @@
+"""SequenceExampleGen: the user's event logs → one tf.Example per conversion, split by time."""
+import json
+from typing import Optional
+
+from tfx import types
+from tfx.dsl.components.base import base_beam_component
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ExecutionParameter
+
+from ctxrec.components.sequence_example_gen import executor
+from ctxrec.components.sequence_example_gen import spec_keys as keys
+from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
+
+
+class SequenceExampleGenSpec(types.ComponentSpec):
+  PARAMETERS = {
+      keys.INPUT_BASE: ExecutionParameter(type=str),
+      keys.INPUT_FINGERPRINT: ExecutionParameter(type=str, optional=True),
+      keys.HISTORY_LENGTH: ExecutionParameter(type=int),
+      keys.SESSION_WINDOW_SECONDS: ExecutionParameter(type=int),
+      keys.EVAL_DAYS: ExecutionParameter(type=int),
+      keys.EVAL_START_DATE: ExecutionParameter(type=str, optional=True),
+      keys.DEMOGRAPHIC_COLUMNS: ExecutionParameter(type=str),
+  }
+  INPUTS = {}
+  OUTPUTS = {keys.EXAMPLES: ChannelParameter(type=standard_artifacts.Examples)}
+
+
+class SequenceExampleGen(base_beam_component.BaseBeamComponent):
+  """Reads events, items and users from `input_base` and emits train/eval Examples.
+
+  `input_fingerprint` (sizes and modification times of the input files) makes a cached
+  result invalid when the data changes, since the tables are not TFX artifacts.
+  """
+
+  SPEC_CLASS = SequenceExampleGenSpec
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+  def __init__(self, input_base: str, config: SequenceExampleGenConfig = SequenceExampleGenConfig(),
+               input_fingerprint: Optional[str] = None):
+    spec = SequenceExampleGenSpec(
+        input_base=input_base,
+        input_fingerprint=input_fingerprint,
+        history_length=config.history_length,
+        session_window_seconds=config.session_window_seconds,
+        eval_days=config.eval_days,
+        eval_start_date=config.eval_start_date,
+        demographic_columns=json.dumps(list(config.demographic_columns)),
+        examples=types.Channel(type=standard_artifacts.Examples))
+    super().__init__(spec=spec)
+

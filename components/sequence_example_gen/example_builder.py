@@ -1,0 +1,79 @@
+"""Turns one user's events into one tf.Example per conversion, honouring the time contract.
+
+History is the user's conversions before the start of the label's day (what a daily state
+job knows), most recent last; the real request context is the last view within the session
+window before the conversion, written for eval examples only (training gets pseudo-context).
+"""
+import bisect
+from typing import Iterable, Iterator, List, Sequence, Tuple
+
+import tensorflow as tf
+
+from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY
+from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
+from ctxrec.components.sequence_example_gen.input_tables import Catalog
+from ctxrec.transform import features as f
+
+Event = Tuple[int, str, str]  # (timestamp, event_type, item_id)
+_EVENT_ORDER = {f.EVENT_VIEW: 0, f.EVENT_CONVERSION: 1}  # a view at the same second came first
+
+
+def _bytes(values: Iterable[str]) -> tf.train.Feature:
+  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
+
+
+def _floats(values: Iterable[float]) -> tf.train.Feature:
+  return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
+
+
+def _ints(values: Iterable[int]) -> tf.train.Feature:
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
+def _context(views: Sequence[Event], view_times: List[int], timestamp: int,
+             window: int) -> List[str]:
+  """The last item viewed at or before `timestamp` within `window` seconds, if any."""
+  last = bisect.bisect_right(view_times, timestamp) - 1
+  if last >= 0 and timestamp - view_times[last] <= window:
+    return [views[last][2]]
+  return []
+
+
+def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
+                        demographics: Sequence[str], config: SequenceExampleGenConfig,
+                        eval_start_day: int) -> Iterator[Tuple[str, tf.train.Example]]:
+  """Yields (split, example) for each of the user's conversions that has a history."""
+  ordered = sorted(events, key=lambda e: (e[0], _EVENT_ORDER[e[1]], e[2]))
+  conversions = [e for e in ordered if e[1] == f.EVENT_CONVERSION]
+  views = [e for e in ordered if e[1] == f.EVENT_VIEW]
+  conversion_times = [e[0] for e in conversions]
+  view_times = [e[0] for e in views]
+  demo = {f.demographic_feature(c): _bytes([v])
+          for c, v in zip(config.demographic_columns, demographics)}
+  for timestamp, _, label in conversions:
+    day = timestamp // SECONDS_PER_DAY
+    day_start = day * SECONDS_PER_DAY
+    end = bisect.bisect_left(conversion_times, day_start)
+    history = conversions[max(0, end - config.history_length):end]
+    if not history:
+      continue
+    split = f.EVAL if day >= eval_start_day else f.TRAIN
+    context = (_context(views, view_times, timestamp, config.session_window_seconds)
+               if split == f.EVAL else [])
+    context_item = catalog[context[0]] if context else None
+    label_item = catalog[label]
+    feature = {
+        f.EXAMPLE_USER_ID: _bytes([user_id]),
+        f.HISTORY_ITEM_IDS: _bytes(e[2] for e in history),
+        f.HISTORY_CATEGORIES: _bytes(catalog[e[2]].categories[0] for e in history),
+        f.HISTORY_AGE_DAYS: _ints((day_start - e[0]) // SECONDS_PER_DAY for e in history),
+        f.LABEL_ITEM_ID: _bytes([label]),
+        f.LABEL_CATEGORIES: _bytes(label_item.categories),
+        f.LABEL_CONFIDENCES: _floats(label_item.confidences),
+        f.LABEL_TIMESTAMP: _ints([timestamp]),
+        f.CONTEXT_ITEM_ID: _bytes(context),
+        f.CONTEXT_CATEGORIES: _bytes(context_item.categories if context_item else ()),
+        f.CONTEXT_CONFIDENCES: _floats(context_item.confidences if context_item else ()),
+        **demo,
+    }
+    yield split, tf.train.Example(features=tf.train.Features(feature=feature))

@@ -1,0 +1,159 @@
+"""SequenceExampleGen executor: validates the input tables, then builds examples with Beam."""
+import json
+import logging
+import os
+from typing import Any, Dict, Iterator, List, Tuple
+
+import apache_beam as beam
+import pyarrow as pa
+import tensorflow as tf
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+
+from ctxrec.components.sequence_example_gen import example_builder
+from ctxrec.components.sequence_example_gen import input_tables
+from ctxrec.components.sequence_example_gen import spec_keys as keys
+from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig, day_to_date
+from ctxrec.components.sequence_example_gen.input_tables import InputError
+from ctxrec.transform import features as f
+
+METRICS_NAMESPACE = "ctxrec.sequence_example_gen"
+_EXAMPLES_FILE_PREFIX = "data_tfrecord"
+
+
+def config_from_exec_properties(exec_properties: Dict[str, Any]) -> SequenceExampleGenConfig:
+  return SequenceExampleGenConfig(
+      history_length=int(exec_properties[keys.HISTORY_LENGTH]),
+      session_window_seconds=int(exec_properties[keys.SESSION_WINDOW_SECONDS]),
+      eval_days=int(exec_properties[keys.EVAL_DAYS]),
+      eval_start_date=exec_properties.get(keys.EVAL_START_DATE) or None,
+      demographic_columns=tuple(json.loads(exec_properties[keys.DEMOGRAPHIC_COLUMNS])))
+
+
+def _event_tuple(user_id, item_id, event_type, timestamp) -> Tuple[str, example_builder.Event]:
+  return user_id, (int(float(timestamp)) if isinstance(timestamp, str) else int(timestamp),
+                   event_type, item_id)
+
+
+def _table_rows(table: pa.Table) -> Iterator[Tuple[str, example_builder.Event]]:
+  columns = [table.column(c).to_pylist() for c in f.EVENTS_COLUMNS]
+  for user_id, item_id, event_type, timestamp in zip(*columns):
+    yield _event_tuple(user_id, item_id, event_type, timestamp)
+
+
+class _CsvRow(beam.DoFn):
+  """Parses one CSV line by the header's column positions."""
+
+  def __init__(self, header: List[str]):
+    self._positions = [header.index(c) for c in f.EVENTS_COLUMNS]
+
+  def process(self, line: str):
+    import csv  # pylint: disable=g-import-not-at-top
+    cells = next(csv.reader([line]))
+    yield _event_tuple(*(cells[p] for p in self._positions))
+
+
+@beam.ptransform_fn
+def ReadEvents(pipeline: beam.Pipeline, path: str) -> beam.PCollection:  # pylint: disable=invalid-name
+  """Reads events.parquet or events.csv as (user_id, (timestamp, event_type, item_id))."""
+  if path.endswith(".parquet"):
+    return (pipeline
+            | "ReadParquet" >> beam.io.ReadFromParquetBatched(path, columns=list(f.EVENTS_COLUMNS))
+            | "Rows" >> beam.FlatMap(_table_rows))
+  with tf.io.gfile.GFile(path) as handle:
+    header = [c.strip() for c in handle.readline().rstrip("\n").split(",")]
+  return (pipeline
+          | "ReadCsv" >> beam.io.ReadFromText(path, skip_header_lines=1)
+          | "Parse" >> beam.ParDo(_CsvRow(header)))
+
+
+def _is_kept(keyed_event, catalog) -> bool:
+  _, (_, event_type, item_id) = keyed_event
+  return event_type in f.EVENT_TYPES and item_id in catalog
+
+
+def _examples_of_user(grouped, catalog, users, config, eval_start_day):
+  user_id, events = grouped
+  demographics = users.get(user_id, (f.UNKNOWN,) * len(config.demographic_columns))
+  for split, example in example_builder.build_user_examples(
+      user_id, events, catalog, demographics, config, eval_start_day):
+    beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"examples_{split}").inc()
+    yield beam.pvalue.TaggedOutput(split, example.SerializeToString())
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+  """Validates events/items/users, then writes one tf.Example per conversion with history."""
+
+  def Do(self, input_dict, output_dict, exec_properties) -> None:
+    self._log_startup(input_dict, output_dict, exec_properties)
+    config = config_from_exec_properties(exec_properties)
+    tables = input_tables.locate_tables(exec_properties[keys.INPUT_BASE])
+    logging.info("SequenceExampleGen: validating %s", tables)
+    catalog = input_tables.load_items(tables.items)
+    users = input_tables.load_users(tables.users, config.demographic_columns)
+    scan = input_tables.scan_events(tables.events, catalog)
+    _log_drops(scan)
+    eval_start_day = config.eval_start_day(scan.max_timestamp)
+    del catalog, users  # Beam workers load their own copies.
+
+    examples = artifact_utils.get_single_instance(output_dict[keys.EXAMPLES])
+    examples.split_names = artifact_utils.encode_split_names(list(f.SPLITS))
+    counts = self._run_beam(tables, config, eval_start_day, examples)
+    _check_splits(counts, eval_start_day, tables.events)
+    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    examples_utils.set_file_format(examples, "tfrecords_gzip")
+    properties = {**{f"examples_{s}": n for s, n in counts.items()},
+                  "events": scan.rows, "dropped_unknown_items": scan.dropped_unknown_items,
+                  "dropped_event_types": sum(scan.dropped_event_types.values())}
+    for name, value in properties.items():
+      examples.set_int_custom_property(name, value)
+    examples.set_string_custom_property("eval_start_date", day_to_date(eval_start_day))
+    logging.info("SequenceExampleGen: %s; eval from %s", counts, day_to_date(eval_start_day))
+
+  def _run_beam(self, tables, config, eval_start_day, examples) -> Dict[str, int]:
+    pipeline = self._make_beam_pipeline()
+    catalog = beam.pvalue.AsSingleton(
+        pipeline | "ItemsPath" >> beam.Create([tables.items])
+        | "LoadItems" >> beam.Map(input_tables.load_items))
+    users = beam.pvalue.AsSingleton(
+        pipeline | "UsersPath" >> beam.Create([tables.users])
+        | "LoadUsers" >> beam.Map(input_tables.load_users, config.demographic_columns))
+    splits = (pipeline
+              | "ReadEvents" >> ReadEvents(tables.events)  # pylint: disable=no-value-for-parameter
+              | "KeepKnown" >> beam.Filter(_is_kept, catalog)
+              | "ByUser" >> beam.GroupByKey()
+              | "Examples" >> beam.FlatMap(_examples_of_user, catalog, users, config,
+                                           eval_start_day).with_outputs(*f.SPLITS))
+    for split in f.SPLITS:
+      prefix = os.path.join(artifact_utils.get_split_uri([examples], split), _EXAMPLES_FILE_PREFIX)
+      _ = splits[split] | f"Write[{split}]" >> beam.io.WriteToTFRecord(
+          prefix, file_name_suffix=".gz", compression_type=beam.io.filesystem.CompressionTypes.GZIP)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return {split: _counter(result, f"examples_{split}") for split in f.SPLITS}
+
+
+def _counter(result, name: str) -> int:
+  query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(
+      METRICS_NAMESPACE).with_name(name))
+  return int(sum(c.committed or 0 for c in query["counters"]))
+
+
+def _log_drops(scan: input_tables.EventsScan) -> None:
+  for event_type, count in sorted(scan.dropped_event_types.items()):
+    logging.warning("events: dropped %d rows with event_type %r (not view/conversion)", count,
+                    event_type)
+  if scan.dropped_unknown_items:
+    logging.warning("events: dropped %d rows naming items absent from the items table",
+                    scan.dropped_unknown_items)
+
+
+def _check_splits(counts: Dict[str, int], eval_start_day: int, events_path: str) -> None:
+  empty = [s for s, n in counts.items() if n == 0]
+  if empty:
+    raise InputError(
+        f"{os.path.basename(events_path)}: the {' and '.join(empty)} split(s) got no examples "
+        f"(eval starts {day_to_date(eval_start_day)}; an example needs a conversion on an earlier "
+        f"day); set eval_start_date or eval_days so both sides of the cut-off hold conversions")

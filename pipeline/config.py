@@ -1,0 +1,33 @@
+"""Typed configuration of a pipeline run, with the embedded defaults `make run` uses."""
+import dataclasses
+import os
+from typing import Tuple
+
+from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
+
+PIPELINE_NAME = "ctxrec"
+# Single-process DirectRunner; pass --direct_running_mode=multi_processing to use more cores.
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+  """Where the data is, where outputs go, and how each stage is parameterised."""
+  data_dir: str
+  output_dir: str
+  example_gen: SequenceExampleGenConfig = SequenceExampleGenConfig()
+  beam_pipeline_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
+  pipeline_name: str = PIPELINE_NAME
+  enable_cache: bool = True
+
+  @property
+  def pipeline_root(self) -> str:
+    return os.path.join(self.output_dir, "pipeline_root")
+
+  @property
+  def metadata_path(self) -> str:
+    return os.path.join(self.output_dir, "metadata.sqlite")
+
+  @property
+  def schema_dir(self) -> str:
+    return os.path.join(self.output_dir, "schema")

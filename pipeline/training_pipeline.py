@@ -1,0 +1,29 @@
+"""The training pipeline's one definition, shared by the local runner and cluster compilers."""
+from typing import Optional
+
+from tfx import v1 as tfx
+
+from ctxrec.components.anomalies_gate.component import AnomaliesGate
+from ctxrec.components.sequence_example_gen.component import SequenceExampleGen
+from ctxrec.pipeline.config import PipelineConfig
+
+
+def create_pipeline(config: PipelineConfig, schema_path: str,
+                    input_fingerprint: Optional[str] = None,
+                    metadata_connection_config=None) -> tfx.dsl.Pipeline:
+  """Ingestion half: examples → statistics → schema check → gate that stops on anomalies."""
+  example_gen = SequenceExampleGen(
+      input_base=config.data_dir, config=config.example_gen,
+      input_fingerprint=input_fingerprint)
+  statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+  schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+  anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=config.pipeline_root,
+      components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate],
+      enable_cache=config.enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=list(config.beam_pipeline_args))

@@ -1,0 +1,60 @@
+"""Column, feature and split names shared by every stage; defined once, imported everywhere."""
+
+# ---- Input contract: the tables a user brings (README "Input contract"). ----
+EVENTS = "events"
+ITEMS = "items"
+USERS = "users"
+GROUND_TRUTH = "ground_truth"
+GROUND_TRUTH_ITEMS = "ground_truth_items"
+TABLE_FORMATS = ("parquet", "csv")
+CSV_LIST_SEPARATOR = ";"
+
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+EVENT_TYPE = "event_type"
+TIMESTAMP = "timestamp"
+CATEGORIES = "categories"
+CONFIDENCES = "confidences"
+COUNTRY = "country"
+AGE_BUCKET = "age_bucket"
+
+EVENT_VIEW = "view"
+EVENT_CONVERSION = "conversion"
+EVENT_TYPES = (EVENT_VIEW, EVENT_CONVERSION)
+
+EVENTS_COLUMNS = (USER_ID, ITEM_ID, EVENT_TYPE, TIMESTAMP)
+ITEMS_COLUMNS = (ITEM_ID, CATEGORIES, CONFIDENCES)
+DEFAULT_DEMOGRAPHIC_COLUMNS = (COUNTRY, AGE_BUCKET)
+UNKNOWN = "unknown"
+
+# ---- Ground truth written by `ctxrec generate` (synthetic data only). ----
+GT_INTENT_CATEGORY = "intent_category"
+GT_LAST_VIEW_ITEM_ID = "last_view_item_id"
+GT_INTEREST_CATEGORIES = "interest_categories"
+GT_INTEREST_WEIGHTS = "interest_weights"
+GT_PRIMARY_CATEGORY = "primary_category"
+GT_POPULARITY = "popularity"
+
+# ---- Example features written by SequenceExampleGen (one tf.Example per conversion). ----
+HISTORY_ITEM_IDS = "history_item_ids"
+HISTORY_CATEGORIES = "history_categories"
+HISTORY_AGE_DAYS = "history_age_days"
+LABEL_ITEM_ID = "label_item_id"
+LABEL_CATEGORIES = "label_categories"
+LABEL_CONFIDENCES = "label_confidences"
+LABEL_TIMESTAMP = "label_timestamp"
+CONTEXT_ITEM_ID = "context_item_id"
+CONTEXT_CATEGORIES = "context_categories"
+CONTEXT_CONFIDENCES = "context_confidences"
+EXAMPLE_USER_ID = USER_ID
+
+
+def demographic_feature(column: str) -> str:
+    """Names the example feature holding a demographic column, so user columns cannot clash."""
+    return f"demo_{column}"
+
+
+# ---- Splits. ----
+TRAIN = "train"
+EVAL = "eval"
+SPLITS = (TRAIN, EVAL)
