@@ -1,0 +1,86 @@
+"""The time contract: history is strictly before the label's day; context only in eval."""
+import pytest
+
+from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig, epoch_day
+from ctxrec.components.sequence_example_gen.example_builder import build_user_examples
+from ctxrec.components.sequence_example_gen.input_tables import Item
+from ctxrec.transform import features as f
+
+DAY, HOUR = 86400, 3600
+T0 = 1767225600  # 2026-01-01 00:00 UTC
+CATALOG = {i: Item((f"cat_{i}", "shared"), (0.8, 0.2)) for i in "abcdefghij"}
+CONFIG = SequenceExampleGenConfig()
+
+
+def _build(events, config=CONFIG, eval_start_day=10**6, demographics=("US", "25-34")):
+  out = []
+  for split, example in build_user_examples("u1", events, CATALOG, demographics, config,
+                                            eval_start_day):
+    feature = example.features.feature
+    out.append((split, {
+        name: list(value.bytes_list.value or value.float_list.value or value.int64_list.value)
+        for name, value in feature.items()}))
+  return out
+
+
+def _text(values):
+  return [v.decode() for v in values]
+
+
+def test_history_excludes_the_label_day_and_later():
+  events = [(T0 + 10 * HOUR, "conversion", "a"), (T0 + 23 * HOUR, "conversion", "b"),
+            (T0 + DAY + 1 * HOUR, "conversion", "c"), (T0 + DAY + 12 * HOUR, "conversion", "d"),
+            (T0 + 3 * DAY, "conversion", "e")]
+  examples = _build(list(reversed(events)))  # input order must not matter
+  labels = [_text(e[f.LABEL_ITEM_ID])[0] for _, e in examples]
+  assert labels == ["c", "d", "e"]  # day-0 conversions have no earlier day, so no example
+  histories = [_text(e[f.HISTORY_ITEM_IDS]) for _, e in examples]
+  assert histories == [["a", "b"], ["a", "b"], ["a", "b", "c", "d"]]
+  assert examples[2][1][f.HISTORY_AGE_DAYS] == [2, 2, 1, 1]
+  assert _text(examples[2][1][f.HISTORY_CATEGORIES]) == ["cat_a", "cat_b", "cat_c", "cat_d"]
+  assert examples[0][1][f.LABEL_TIMESTAMP] == [T0 + DAY + HOUR]
+
+
+def test_history_keeps_the_last_l_conversions_most_recent_last():
+  events = [(T0 + d * DAY, "conversion", "abcdefghij"[d]) for d in range(10)]
+  examples = _build(events, SequenceExampleGenConfig(history_length=3))
+  assert _text(examples[-1][1][f.HISTORY_ITEM_IDS]) == ["g", "h", "i"]
+
+
+def test_label_features_and_demographics():
+  events = [(T0, "conversion", "a"), (T0 + DAY, "conversion", "b")]
+  (_, example), = _build(events, demographics=(f.UNKNOWN, "55+"))
+  assert _text(example[f.LABEL_CATEGORIES]) == ["cat_b", "shared"]
+  assert example[f.LABEL_CONFIDENCES] == pytest.approx([0.8, 0.2])
+  assert _text(example[f.demographic_feature("country")]) == [f.UNKNOWN]
+  assert _text(example[f.demographic_feature("age_bucket")]) == ["55+"]
+
+
+def test_split_by_label_day_and_context_only_in_eval():
+  label_day = epoch_day("2026-01-05")
+  events = [(T0, "conversion", "a")]
+  for day in (3, 4, 5):  # 2026-01-04, -05, -06
+    t = T0 + day * DAY + 12 * HOUR
+    events += [(t - 30 * 60, "view", "f"), (t - 10 * 60, "view", "g"), (t, "conversion", "h")]
+  examples = _build(events, eval_start_day=label_day)
+  assert [s for s, _ in examples] == [f.TRAIN, f.EVAL, f.EVAL]
+  train, evals = examples[0][1], [e for _, e in examples[1:]]
+  assert train[f.CONTEXT_ITEM_ID] == [] and train[f.CONTEXT_CATEGORIES] == []
+  for example in evals:
+    assert _text(example[f.CONTEXT_ITEM_ID]) == ["g"]
+    assert _text(example[f.CONTEXT_CATEGORIES]) == ["cat_g", "shared"]
+    assert example[f.CONTEXT_CONFIDENCES] == pytest.approx([0.8, 0.2])
+
+
+def test_context_window_and_same_second_view():
+  base = T0 + DAY
+  events = [(T0, "conversion", "a"), (base, "view", "b"), (base + 2 * HOUR, "conversion", "c"),
+            (base + 3 * HOUR, "view", "d"), (base + 3 * HOUR, "conversion", "e"),
+            (base + 4 * HOUR, "conversion", "f")]
+  examples = _build(events, eval_start_day=0)
+  contexts = [_text(e[f.CONTEXT_ITEM_ID]) for _, e in examples]
+  # b is 2h before c: outside the 1h window; d is viewed in the same second as e.
+  # f is 1h after d: the window is inclusive.
+  assert contexts == [[], ["d"], ["d"]]
+  narrow = _build(events, SequenceExampleGenConfig(session_window_seconds=60), eval_start_day=0)
+  assert [_text(e[f.CONTEXT_ITEM_ID]) for _, e in narrow] == [[], ["d"], []]
