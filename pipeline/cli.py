@@ -48,12 +48,10 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-  from absl import logging  # pylint: disable=g-import-not-at-top
   from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig  # pylint: disable=g-import-not-at-top
-  from ctxrec.pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from ctxrec.pipeline import local_runner, run_log  # pylint: disable=g-import-not-at-top
   from ctxrec.pipeline.config import DEFAULT_BEAM_ARGS, PipelineConfig  # pylint: disable=g-import-not-at-top
 
-  logging.set_verbosity(logging.INFO)
   config = PipelineConfig(
       data_dir=os.path.abspath(args.data), output_dir=os.path.abspath(args.out),
       example_gen=SequenceExampleGenConfig(
@@ -64,6 +62,8 @@ def _run(args: argparse.Namespace) -> None:
                                     if c.strip())),
       beam_pipeline_args=tuple(args.beam_args) if args.beam_args else DEFAULT_BEAM_ARGS,
       enable_cache=not args.no_cache)
+  log_path = run_log.attach(config.output_dir)
+  print(f"[ctxrec] full log: {log_path}", file=sys.stderr)
   summary = local_runner.run_local(config)
   print(f"\nctxrec run: done in {summary.seconds:.1f}s; outputs in {config.output_dir}")
   for run in summary.components:
