@@ -44,7 +44,7 @@ def _generate(args: argparse.Namespace) -> None:
   summary = generator.generate(profiles.PROFILES[args.profile], args.seed, args.out,
                                progress=lambda line: print(line, file=sys.stderr, flush=True))
   print(f"wrote {args.out}: {summary.users} users, {summary.items} items, {summary.events} events "
-        f"({summary.conversions} conversions) in {summary.seconds:.1f}s")
+        f"({summary.conversions} conversions) in {summary.elapsed_seconds:.1f}s")
 
 
 def _run(args: argparse.Namespace) -> None:
