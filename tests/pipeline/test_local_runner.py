@@ -115,3 +115,41 @@ def test_anomalies_stop_the_pipeline_naming_feature_and_anomaly(write_tables, tm
   assert gate_errors, chain
   assert "feature 'history_age_days'" in str(gate_errors[0])
   assert "Out-of-range values" in str(gate_errors[0])
+
+
+def _hand_events():
+  start, events = 1767225600, []
+  for user in range(6):
+    for day in range(10):
+      t = start + day * SECONDS_PER_DAY + 3600 * (user + 1)
+      item = f"i{(user * 3 + day) % 7}"
+      events += [(f"u{user}", item, "view", t), (f"u{user}", item, "conversion", t + 30)]
+  return events
+
+
+def _example_set(output_dir):
+  return {split: sorted(e.SerializeToString(deterministic=True)
+                        for e in read_examples(output_dir, split)) for split in f.SPLITS}
+
+
+def test_csv_input_gives_the_same_examples_as_parquet(write_tables, tmp_path):
+  results = []
+  for fmt in ("parquet", "csv"):
+    data = write_tables(_hand_events(), fmt=fmt, folder=fmt)  # no users table: demographics unknown
+    config = PipelineConfig(data_dir=data, output_dir=str(tmp_path / f"out_{fmt}"))
+    local_runner.run_local(config)
+    results.append(_example_set(config.output_dir))
+  assert results[0] == results[1]
+  example = tf.train.Example.FromString(results[0][f.EVAL][0])
+  assert example.features.feature[f.demographic_feature("country")].bytes_list.value == [b"unknown"]
+
+
+def test_changed_input_invalidates_the_cache(write_tables, tmp_path):
+  data = write_tables(_hand_events())
+  config = PipelineConfig(data_dir=data, output_dir=str(tmp_path / "out"))
+  first = local_runner.run_local(config)
+  write_tables(_hand_events()[:-10])
+  second = local_runner.run_local(config)
+  states = {r.component: r.state for r in second.components}
+  assert states["SequenceExampleGen"] == "ran"
+  assert second.examples[f.EVAL] < first.examples[f.EVAL]
