@@ -1,0 +1,84 @@
+"""Generator settings and named size profiles: a dataset is reproducible from (profile, seed)."""
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+DEFAULT_COUNTRIES = ("US", "IN", "BR", "DE", "GB", "FR", "JP", "CA")
+DEFAULT_COUNTRY_WEIGHTS = (0.30, 0.18, 0.12, 0.10, 0.09, 0.08, 0.07, 0.06)
+DEFAULT_AGE_BUCKETS = ("18-24", "25-34", "35-44", "45-54", "55+")
+DEFAULT_AGE_BUCKET_WEIGHTS = (0.20, 0.32, 0.24, 0.14, 0.10)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+  """Every knob of the generative process (see `ctxrec.synthetic.generator`), with its default."""
+
+  # Sizes.
+  num_users: int = 500
+  num_items: int = 1000
+  num_categories: int = 20
+  num_days: int = 30
+  start_timestamp: int = 1767225600  # 2026-01-01T00:00:00Z.
+
+  # Users: activity and long-term interests.
+  sessions_per_user_mean: float = 15.0  # Poisson mean of sessions at average activity.
+  activity_sigma: float = 0.75  # Activity ~ LogNormal(-sigma^2/2, sigma): mean 1.
+  core_interests_min: int = 1  # A user concentrates on min..max categories...
+  core_interests_max: int = 3
+  interest_weight_alpha: float = 1.0  # ...weighted by Dirichlet(alpha).
+  # Preference of a (country, age) group: (1 - mix) * Dirichlet(alpha) + mix * pi.
+  group_dirichlet_alpha: float = 0.2
+  group_pi_mix: float = 0.3
+
+  # Sessions.
+  p_follow: float = 0.4  # P(intent drawn from the user's interests), else from pi.
+  views_per_session_mean: float = 1.5  # Views per session = 1 + Poisson(this).
+  p_convert: float = 0.5  # P(a session ends in a conversion).
+  p_convert_viewed: float = 0.5  # P(the converted item is one the session viewed).
+
+  # Catalog.
+  item_zipf_exponent: float = 1.0  # Item popularity in its category ~ 1/(rank+1)^s.
+  category_zipf_exponent: float = 0.8  # Category popularity pi ~ 1/(rank+1)^s.
+  min_items_per_category: int = 5  # Items every category gets as their primary category.
+
+  # Demographics.
+  countries: Tuple[str, ...] = DEFAULT_COUNTRIES
+  country_weights: Tuple[float, ...] = DEFAULT_COUNTRY_WEIGHTS
+  age_buckets: Tuple[str, ...] = DEFAULT_AGE_BUCKETS
+  age_bucket_weights: Tuple[float, ...] = DEFAULT_AGE_BUCKET_WEIGHTS
+
+  # Execution: users are generated and written this many at a time (bounds memory).
+  user_chunk_size: int = 20000
+
+  def __post_init__(self) -> None:
+    """Fails at construction rather than deep inside generation."""
+    problems = []
+    if min(self.num_users, self.num_items, self.num_categories, self.num_days) < 1:
+      problems.append("num_users, num_items, num_categories and num_days must be >= 1")
+    if self.num_categories < max(3, self.core_interests_max):
+      problems.append("num_categories must be >= max(3, core_interests_max)")
+    if self.num_items < self.min_items_per_category * self.num_categories:
+      problems.append("num_items must be >= min_items_per_category * num_categories")
+    if not 1 <= self.core_interests_min <= self.core_interests_max:
+      problems.append("need 1 <= core_interests_min <= core_interests_max")
+    for name in ("p_follow", "p_convert", "p_convert_viewed", "group_pi_mix"):
+      if not 0.0 <= getattr(self, name) <= 1.0:
+        problems.append(f"{name} must be in [0, 1]")
+    if len(self.countries) != len(self.country_weights):
+      problems.append("countries and country_weights differ in length")
+    if len(self.age_buckets) != len(self.age_bucket_weights):
+      problems.append("age_buckets and age_bucket_weights differ in length")
+    if self.user_chunk_size < 1:
+      problems.append("user_chunk_size must be >= 1")
+    if problems:
+      raise ValueError("invalid GeneratorConfig: " + "; ".join(problems))
+
+
+PROFILES: Dict[str, GeneratorConfig] = {
+    # Unit tests: ~22k events, generated in well under a second.
+    "tiny": GeneratorConfig(num_users=500, num_items=1000, num_categories=20, num_days=30),
+    # `make run`: ~0.9M events, ~1 s; big enough for a model to beat popularity.
+    "demo": GeneratorConfig(num_users=20000, num_items=10000, num_categories=50, num_days=60),
+    # Benchmark: ~44M events, ~1 min and ~1 GiB peak memory (chunks of 50k users).
+    "large": GeneratorConfig(num_users=1_000_000, num_items=1_000_000, num_categories=500,
+                             num_days=60, user_chunk_size=50000),
+}
