@@ -6,6 +6,9 @@ from tfx import v1 as tfx
 from ctxrec.components.anomalies_gate.component import AnomaliesGate
 from ctxrec.components.sequence_example_gen.component import SequenceExampleGen
 from ctxrec.pipeline.config import PipelineConfig
+from ctxrec.transform import features
+
+PREPROCESSING_FN = "ctxrec.transform.preprocessing.preprocessing_fn"
 
 
 def create_pipeline(config: PipelineConfig, schema_path: str,
@@ -20,10 +23,16 @@ def create_pipeline(config: PipelineConfig, schema_path: str,
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
   anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+  transform = tfx.components.Transform(
+      examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+      preprocessing_fn=PREPROCESSING_FN, materialize=False, disable_statistics=True,
+      splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN]))
+  transform.add_upstream_node(anomalies_gate)  # bad data never reaches the vocabularies
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
-      components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate],
+      components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
+                  transform],
       enable_cache=config.enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=list(config.beam_pipeline_args))

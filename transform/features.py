@@ -58,3 +58,25 @@ def demographic_feature(column: str) -> str:
 TRAIN = "train"
 EVAL = "eval"
 SPLITS = (TRAIN, EVAL)
+
+# ---- Item tower inputs of the exported `embed_items` signature (raw item features). ----
+ITEM_CATEGORIES = "item_categories"
+ITEM_CONFIDENCES = "item_confidences"
+
+# ---- Exported signatures and their outputs. ----
+SIGNATURE_ENCODE_HISTORY = "encode_history"
+SIGNATURE_CONTEXT_HEAD = "context_head"
+SIGNATURE_EMBED_ITEMS = "embed_items"
+SIGNATURE_SERVING_DEFAULT = "serving_default"
+HISTORY_STATE = "history_state"
+USER_EMBEDDING = "user_embedding"
+ITEM_EMBEDDING = "item_embedding"
+
+# ---- Vocabularies written by the tf.Transform preprocessing_fn. ----
+ITEM_VOCABULARY = "item_id"
+CATEGORY_VOCABULARY = "category"
+LABEL_FREQUENCY_VOCABULARY = "label_item_frequency"
+
+
+def demographic_vocabulary(column: str) -> str:
+  return f"demographic_{column}"

@@ -1,0 +1,53 @@
+"""Typed hyperparameters of the two-tower model; travel through the Trainer's custom_config."""
+import dataclasses
+from typing import Any, Dict, Mapping, Tuple
+
+CONTEXT_MODES = ("categories", "item")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+  """Model shape, context handling and optimisation; defaults fit the demo profile on a laptop."""
+  history_length: int = 50
+  max_categories: int = 4  # categories kept per item / context (primary first)
+  embedding_dim: int = 64
+  num_blocks: int = 2
+  num_heads: int = 2
+  feed_forward_dim: int = 128
+  dropout: float = 0.1
+  use_context: bool = True  # False: the history-only baseline, with no context input at all
+  context_mode: str = "categories"  # "item": the context also carries the item id
+  context_dropout: float = 0.5  # the whole context is dropped per example at this rate
+  head_units: Tuple[int, ...] = (128,)
+  item_tower_units: Tuple[int, ...] = (128,)
+  temperature: float = 0.05
+  log_q_correction: bool = True
+  learning_rate: float = 2e-3
+  batch_size: int = 256
+  shuffle_buffer: int = 10000
+  seed: int = 0
+
+  def __post_init__(self):
+    if self.context_mode not in CONTEXT_MODES:
+      raise ValueError(f"context_mode must be one of {CONTEXT_MODES}, got {self.context_mode!r}")
+    if not 0.0 <= self.context_dropout < 1.0:
+      raise ValueError(f"context_dropout must be in [0, 1), got {self.context_dropout}")
+    if self.embedding_dim % self.num_heads:
+      raise ValueError(f"embedding_dim {self.embedding_dim} must divide by num_heads "
+                       f"{self.num_heads}")
+    for name in ("history_length", "max_categories", "batch_size", "embedding_dim"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+  def to_custom_config(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_custom_config(cls, custom_config: Mapping[str, Any]) -> "TrainerConfig":
+    """Rebuilds the config from the JSON round trip of the Trainer's custom_config."""
+    known = {field.name for field in dataclasses.fields(cls)}
+    values = {k: v for k, v in (custom_config or {}).items() if k in known}
+    for name in ("head_units", "item_tower_units"):
+      if name in values:
+        values[name] = tuple(values[name])
+    return cls(**values)

@@ -1,0 +1,67 @@
+"""Reads examples into the dense, padded raw features every model entry point takes."""
+from typing import Dict, List
+
+import tensorflow as tf
+
+from ctxrec.trainer.config import TrainerConfig
+from ctxrec.transform import features as f
+
+DEMOGRAPHIC_PREFIX = f.demographic_feature("")
+
+
+def demographic_features(raw_feature_spec: Dict[str, tf.io.VarLenFeature]) -> List[str]:
+  """The demo_* features the data carries, in a stable order."""
+  return sorted(name for name in raw_feature_spec if name.startswith(DEMOGRAPHIC_PREFIX))
+
+
+def _pad(sparse: tf.SparseTensor, width: int, default, keep_last: bool = False,
+         fixed: bool = True) -> tf.Tensor:
+  """Dense [B, width], or [B, <= width] (the longest row) when not `fixed`."""
+  ragged = tf.RaggedTensor.from_sparse(sparse)
+  ragged = ragged[:, -width:] if keep_last else ragged[:, :width]
+  return ragged.to_tensor(default_value=default, shape=[None, width if fixed else None])
+
+
+def dense_features(parsed: Dict[str, tf.SparseTensor], config: TrainerConfig,
+                   fixed_history: bool = True) -> Dict[str, tf.Tensor]:
+  """Left-aligned, ""/0-padded tensors: histories [B, L] (most recent last), categories [B, K].
+
+  With `fixed_history=False` histories are only as wide as the batch's longest (faster training).
+  """
+  length, k = config.history_length, config.max_categories
+  dense = {
+      f.HISTORY_ITEM_IDS: _pad(parsed[f.HISTORY_ITEM_IDS], length, "", True, fixed_history),
+      f.HISTORY_CATEGORIES: _pad(parsed[f.HISTORY_CATEGORIES], length, "", True, fixed_history),
+      f.HISTORY_AGE_DAYS: _pad(parsed[f.HISTORY_AGE_DAYS], length, tf.constant(0, tf.int64),
+                               True, fixed_history),
+      f.LABEL_ITEM_ID: _pad(parsed[f.LABEL_ITEM_ID], 1, "")[:, 0],
+      f.LABEL_CATEGORIES: _pad(parsed[f.LABEL_CATEGORIES], k, ""),
+      f.LABEL_CONFIDENCES: _pad(parsed[f.LABEL_CONFIDENCES], k, 0.0),
+      f.CONTEXT_ITEM_ID: _pad(parsed[f.CONTEXT_ITEM_ID], 1, ""),
+      f.CONTEXT_CATEGORIES: _pad(parsed[f.CONTEXT_CATEGORIES], k, ""),
+      f.CONTEXT_CONFIDENCES: _pad(parsed[f.CONTEXT_CONFIDENCES], k, 0.0),
+  }
+  for name in parsed:
+    if name.startswith(DEMOGRAPHIC_PREFIX):
+      dense[name] = _pad(parsed[name], 1, "")[:, 0]
+  return dense
+
+
+def make_dataset(file_pattern: List[str], raw_feature_spec: Dict, config: TrainerConfig,
+                 batch_size: int, shuffle: bool, repeat: bool,
+                 fixed_history: bool = True) -> tf.data.Dataset:
+  """Batches of dense raw features from GZIP TFRecords of tf.Examples."""
+  files = sorted(path for pattern in file_pattern for path in tf.io.gfile.glob(pattern))
+  if not files:
+    raise ValueError(f"no example files match {file_pattern}")
+  dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+  if shuffle:
+    dataset = dataset.shuffle(config.shuffle_buffer, seed=config.seed,
+                              reshuffle_each_iteration=True)
+  if repeat:
+    dataset = dataset.repeat()
+  dataset = dataset.batch(batch_size, drop_remainder=repeat)
+  dataset = dataset.map(lambda records: dense_features(
+      tf.io.parse_example(records, raw_feature_spec), config, fixed_history),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.prefetch(tf.data.AUTOTUNE)

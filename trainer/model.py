@@ -1,0 +1,117 @@
+"""The contextual sequential two-tower model (TFRS): history encoder, context head, item tower."""
+from typing import Dict, List
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+import tensorflow_transform as tft
+
+from ctxrec.trainer.config import TrainerConfig
+from ctxrec.trainer.context_layer import ContextLayer, weighted_category_bag
+from ctxrec.trainer.history_encoder import HistoryEncoder
+from ctxrec.trainer.raw_features import RawFeatureTransform
+from ctxrec.transform import features as f
+from ctxrec.transform.preprocessing import NUM_OOV_BUCKETS
+
+DEMOGRAPHIC_DIM = 16
+
+
+def _table_size(tft_output: tft.TFTransformOutput, vocabulary: str) -> int:
+  """Rows of an embedding over a vocabulary: padding, the vocabulary, then the OOV buckets."""
+  return 1 + tft_output.vocabulary_size_by_name(vocabulary) + NUM_OOV_BUCKETS
+
+
+def label_probabilities(tft_output: tft.TFTransformOutput) -> np.ndarray:
+  """P(item is a train label) per item id, for the log-Q correction; unseen items get 1 count."""
+  items = tft_output.vocabulary_by_name(f.ITEM_VOCABULARY)
+  counts = np.ones(_table_size(tft_output, f.ITEM_VOCABULARY), np.float32)
+  index = {item: i + 1 for i, item in enumerate(items)}
+  with tf.io.gfile.GFile(tft_output.vocabulary_file_by_name(f.LABEL_FREQUENCY_VOCABULARY)) as fh:
+    for line in fh:
+      count, _, item = line.rstrip("\n").partition(" ")
+      if item.encode() in index:
+        counts[index[item.encode()]] = float(count)
+  return counts / counts.sum()
+
+
+def _mlp(units, output_dim: int, name: str) -> tf.keras.Sequential:
+  return tf.keras.Sequential([tf.keras.layers.Dense(u, activation="relu") for u in units]
+                             + [tf.keras.layers.Dense(output_dim)], name=name)
+
+
+class ContextualRetrievalModel(tfrs.Model):
+  """User tower = history encoder + context layer + demographics → MLP; item tower beside it.
+
+  Every entry point takes dense raw features (see input_pipeline.dense_features) and returns
+  L2-normalised embeddings; `use_context=False` builds the history-only baseline.
+  """
+
+  def __init__(self, config: TrainerConfig, tft_output: tft.TFTransformOutput,
+               demographic_features: List[str]):
+    super().__init__()
+    self.config = config
+    self.demographic_features = list(demographic_features)
+    dim = config.embedding_dim
+    self.raw_features = RawFeatureTransform(tft_output)
+    self.item_embedding = tf.keras.layers.Embedding(
+        _table_size(tft_output, f.ITEM_VOCABULARY), dim, name="item_embedding")
+    self.category_embedding = tf.keras.layers.Embedding(
+        _table_size(tft_output, f.CATEGORY_VOCABULARY), dim, name="category_embedding")
+    self.demographic_embeddings = [
+        tf.keras.layers.Embedding(_table_size(tft_output, f.demographic_vocabulary(
+            name[len(f.demographic_feature("")):])), DEMOGRAPHIC_DIM, name=f"{name}_embedding")
+        for name in self.demographic_features]
+    self.history_encoder = HistoryEncoder(config, self.item_embedding, self.category_embedding)
+    self.context_layer = (ContextLayer(config, self.category_embedding, self.item_embedding)
+                          if config.use_context else None)
+    self.head = _mlp(config.head_units, dim, "head")
+    self.item_tower = _mlp(config.item_tower_units, dim, "item_tower")
+    self.label_probability = tf.constant(label_probabilities(tft_output))
+    self.task = tfrs.tasks.Retrieval(temperature=config.temperature,
+                                     remove_accidental_hits=True)
+
+  def encode_history(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    ids = self.raw_features({f.HISTORY_ITEM_IDS: raw[f.HISTORY_ITEM_IDS],
+                             f.HISTORY_CATEGORIES: raw[f.HISTORY_CATEGORIES]})
+    return self.history_encoder(ids[f.HISTORY_ITEM_IDS], ids[f.HISTORY_CATEGORIES],
+                                raw[f.HISTORY_AGE_DAYS], training=training)
+
+  def context_head(self, history_state: tf.Tensor, raw: Dict[str, tf.Tensor],
+                   training: bool = False) -> tf.Tensor:
+    parts = [history_state]
+    if self.context_layer is not None:
+      ids = self.raw_features({f.CONTEXT_ITEM_ID: raw[f.CONTEXT_ITEM_ID],
+                               f.CONTEXT_CATEGORIES: raw[f.CONTEXT_CATEGORIES]})
+      parts.append(self.context_layer(ids[f.CONTEXT_CATEGORIES], raw[f.CONTEXT_CONFIDENCES],
+                                      ids[f.CONTEXT_ITEM_ID], training=training))
+    if self.demographic_features:
+      ids = self.raw_features({n: raw[n][:, tf.newaxis] for n in self.demographic_features})
+      parts += [layer(ids[n][:, 0])
+                for n, layer in zip(self.demographic_features, self.demographic_embeddings)]
+    return tf.math.l2_normalize(self.head(tf.concat(parts, axis=1), training=training), axis=1)
+
+  def item_ids(self, item_id: tf.Tensor) -> tf.Tensor:
+    return self.raw_features({f.LABEL_ITEM_ID: item_id[:, tf.newaxis]})[f.LABEL_ITEM_ID][:, 0]
+
+  def embed_items(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    ids = self.raw_features({f.LABEL_ITEM_ID: raw[f.ITEM_ID][:, tf.newaxis],
+                             f.LABEL_CATEGORIES: raw[f.ITEM_CATEGORIES]})
+    bag = weighted_category_bag(self.category_embedding, ids[f.LABEL_CATEGORIES],
+                                raw[f.ITEM_CONFIDENCES])
+    item = self.item_embedding(ids[f.LABEL_ITEM_ID][:, 0])
+    return tf.math.l2_normalize(
+        self.item_tower(tf.concat([item, bag], axis=1), training=training), axis=1)
+
+  def user_embedding(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    return self.context_head(self.encode_history(raw, training), raw, training)
+
+  def compute_loss(self, features: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    users = self.user_embedding(features, training=training)
+    items = self.embed_items({f.ITEM_ID: features[f.LABEL_ITEM_ID],
+                              f.ITEM_CATEGORIES: features[f.LABEL_CATEGORIES],
+                              f.ITEM_CONFIDENCES: features[f.LABEL_CONFIDENCES]}, training)
+    label_ids = self.item_ids(features[f.LABEL_ITEM_ID])
+    probability = (tf.gather(self.label_probability, label_ids)
+                   if self.config.log_q_correction else None)
+    return self.task(users, items, candidate_sampling_probability=probability,
+                     candidate_ids=label_ids, compute_metrics=False)

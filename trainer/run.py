@@ -1,0 +1,41 @@
+"""The Trainer's run_fn (module path `ctxrec.trainer.run.run_fn`): train, then export."""
+import logging
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from ctxrec.trainer import export
+from ctxrec.trainer.config import TrainerConfig
+from ctxrec.trainer.input_pipeline import demographic_features, make_dataset
+from ctxrec.trainer.model import ContextualRetrievalModel
+
+
+def build_model(config: TrainerConfig, tft_output: tft.TFTransformOutput) -> ContextualRetrievalModel:
+  tf.keras.utils.set_random_seed(config.seed)
+  model = ContextualRetrievalModel(config, tft_output,
+                                   demographic_features(tft_output.raw_feature_spec()))
+  model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+  return model
+
+
+def train(model: ContextualRetrievalModel, dataset: tf.data.Dataset, steps: int,
+          log_dir: str = None) -> None:
+  """Runs `steps` optimizer steps; zero steps still builds every weight (an untrained model)."""
+  if steps <= 0:
+    model.compute_loss(next(iter(dataset)), training=False)
+    return
+  callbacks = [tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=100)] if log_dir else []
+  model.fit(dataset, steps_per_epoch=steps, epochs=1, callbacks=callbacks, verbose=2)
+
+
+def run_fn(fn_args: FnArgs) -> None:
+  """TFX Trainer entry point: hyperparameters come from custom_config (a TrainerConfig)."""
+  config = TrainerConfig.from_custom_config(fn_args.custom_config)
+  tft_output = tft.TFTransformOutput(fn_args.transform_output)
+  model = build_model(config, tft_output)
+  dataset = make_dataset(fn_args.train_files, tft_output.raw_feature_spec(), config,
+                         config.batch_size, shuffle=True, repeat=True, fixed_history=False)
+  logging.info("Training %s steps with %s", fn_args.train_steps, config)
+  train(model, dataset, fn_args.train_steps, fn_args.model_run_dir)
+  export.export(model, fn_args.serving_model_dir)
