@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="YYYY-MM-DD (UTC): first day of the eval split; overrides --eval-days")
   run.add_argument("--demographic-columns", default="country,age_bucket",
                    help="comma-separated categorical columns of the users table")
+  run.add_argument("--train-steps", type=int, default=1000, help="Trainer optimizer steps")
+  run.add_argument("--context-dropout", type=float, default=0.5,
+                   help="rate at which the whole context is dropped per training example")
+  run.add_argument("--context-mode", default="categories", choices=("categories", "item"),
+                   help="pseudo-context and model context: categories only, or also the item id")
   run.add_argument("--beam-arg", action="append", default=None, dest="beam_args",
                    help="a Beam pipeline argument (repeatable), e.g. --beam-arg=--direct_num_workers=2")
   run.add_argument("--no-cache", action="store_true", help="rerun every component")
@@ -51,6 +56,8 @@ def _run(args: argparse.Namespace) -> None:
   from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig  # pylint: disable=g-import-not-at-top
   from ctxrec.pipeline import local_runner, run_log  # pylint: disable=g-import-not-at-top
   from ctxrec.pipeline.config import DEFAULT_BEAM_ARGS, PipelineConfig  # pylint: disable=g-import-not-at-top
+  from ctxrec.components.pseudo_context.config import PseudoContextConfig  # pylint: disable=g-import-not-at-top
+  from ctxrec.trainer.config import TrainerConfig  # pylint: disable=g-import-not-at-top
 
   config = PipelineConfig(
       data_dir=os.path.abspath(args.data), output_dir=os.path.abspath(args.out),
@@ -60,6 +67,10 @@ def _run(args: argparse.Namespace) -> None:
           eval_days=args.eval_days, eval_start_date=args.eval_start_date,
           demographic_columns=tuple(c.strip() for c in args.demographic_columns.split(",")
                                     if c.strip())),
+      pseudo_context=PseudoContextConfig(mode=args.context_mode),
+      trainer=TrainerConfig(history_length=args.history_length,
+                            context_dropout=args.context_dropout, context_mode=args.context_mode),
+      train_steps=args.train_steps,
       beam_pipeline_args=tuple(args.beam_args) if args.beam_args else DEFAULT_BEAM_ARGS,
       enable_cache=not args.no_cache)
   log_path = run_log.attach(config.output_dir)

@@ -3,7 +3,9 @@ import dataclasses
 import os
 from typing import Tuple
 
+from ctxrec.components.pseudo_context.config import PseudoContextConfig
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
+from ctxrec.trainer.config import TrainerConfig
 
 PIPELINE_NAME = "ctxrec"
 # Single-process DirectRunner; pass --direct_running_mode=multi_processing to use more cores.
@@ -16,6 +18,9 @@ class PipelineConfig:
   data_dir: str
   output_dir: str
   example_gen: SequenceExampleGenConfig = SequenceExampleGenConfig()
+  pseudo_context: PseudoContextConfig = PseudoContextConfig()
+  trainer: TrainerConfig = TrainerConfig()
+  train_steps: int = 1000
   beam_pipeline_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
   pipeline_name: str = PIPELINE_NAME
   enable_cache: bool = True

@@ -62,7 +62,8 @@ def _summarise(connection, before: set, seconds: float) -> RunSummary:
     elapsed = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1e3
     runs.append(ComponentRun(types[execution.type_id].rsplit(".", 1)[-1],
                              _STATES.get(execution.last_known_state, "unknown"), elapsed))
-  examples = max(store.get_artifacts_by_type("Examples"), key=lambda a: a.id)
+  examples = max((a for a in store.get_artifacts_by_type("Examples")
+                  if "examples_train" in a.custom_properties), key=lambda a: a.id)
   counts = {name[len("examples_"):]: value.int_value
             for name, value in examples.custom_properties.items()
             if name.startswith("examples_")}

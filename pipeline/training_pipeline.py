@@ -4,17 +4,19 @@ from typing import Optional
 from tfx import v1 as tfx
 
 from ctxrec.components.anomalies_gate.component import AnomaliesGate
+from ctxrec.components.pseudo_context.component import PseudoContextAugmenter
 from ctxrec.components.sequence_example_gen.component import SequenceExampleGen
 from ctxrec.pipeline.config import PipelineConfig
 from ctxrec.transform import features
 
 PREPROCESSING_FN = "ctxrec.transform.preprocessing.preprocessing_fn"
+RUN_FN = "ctxrec.trainer.run.run_fn"
 
 
 def create_pipeline(config: PipelineConfig, schema_path: str,
                     input_fingerprint: Optional[str] = None,
                     metadata_connection_config=None) -> tfx.dsl.Pipeline:
-  """Ingestion half: examples → statistics → schema check → gate that stops on anomalies."""
+  """Examples → validation gate → Transform vocabularies + pseudo-context → Trainer."""
   example_gen = SequenceExampleGen(
       input_base=config.data_dir, config=config.example_gen,
       input_fingerprint=input_fingerprint)
@@ -28,11 +30,20 @@ def create_pipeline(config: PipelineConfig, schema_path: str,
       preprocessing_fn=PREPROCESSING_FN, materialize=False, disable_statistics=True,
       splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN]))
   transform.add_upstream_node(anomalies_gate)  # bad data never reaches the vocabularies
+  augmenter = PseudoContextAugmenter(examples=example_gen.outputs["examples"],
+                                     config=config.pseudo_context)
+  augmenter.add_upstream_node(anomalies_gate)
+  trainer = tfx.components.Trainer(
+      run_fn=RUN_FN, examples=augmenter.outputs["augmented_examples"],
+      transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
+      train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+      eval_args=tfx.proto.EvalArgs(num_steps=0),
+      custom_config=config.trainer.to_custom_config())
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                  transform],
+                  transform, augmenter, trainer],
       enable_cache=config.enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=list(config.beam_pipeline_args))
