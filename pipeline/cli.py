@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="pseudo-context and model context: categories only, or also the item id")
   run.add_argument("--beam-arg", action="append", default=None, dest="beam_args",
                    help="a Beam pipeline argument (repeatable), e.g. --beam-arg=--direct_num_workers=2")
+  run.add_argument("--validate-only", action="store_true",
+                   help="stop after the data checks (examples, statistics, schema, anomalies)")
   run.add_argument("--no-cache", action="store_true", help="rerun every component")
   run.set_defaults(handler=_run)
   return parser
@@ -72,7 +74,7 @@ def _run(args: argparse.Namespace) -> None:
                             context_dropout=args.context_dropout, context_mode=args.context_mode),
       train_steps=args.train_steps,
       beam_pipeline_args=tuple(args.beam_args) if args.beam_args else DEFAULT_BEAM_ARGS,
-      enable_cache=not args.no_cache)
+      enable_cache=not args.no_cache, validate_only=args.validate_only)
   log_path = run_log.attach(config.output_dir)
   print(f"[ctxrec] full log: {log_path}", file=sys.stderr)
   summary = local_runner.run_local(config)

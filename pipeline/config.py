@@ -24,6 +24,7 @@ class PipelineConfig:
   beam_pipeline_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
   pipeline_name: str = PIPELINE_NAME
   enable_cache: bool = True
+  validate_only: bool = False  # stop after the data checks (ingestion half only)
 
   @property
   def pipeline_root(self) -> str:

@@ -1,5 +1,5 @@
 """The training pipeline's one definition, shared by the local runner and cluster compilers."""
-from typing import Optional
+from typing import List, Optional
 
 from tfx import v1 as tfx
 
@@ -25,6 +25,20 @@ def create_pipeline(config: PipelineConfig, schema_path: str,
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
   anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+  components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate]
+  if not config.validate_only:
+    components += _training(config, example_gen, schema_gen, anomalies_gate)
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=config.pipeline_root,
+      components=components,
+      enable_cache=config.enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=list(config.beam_pipeline_args))
+
+
+def _training(config: PipelineConfig, example_gen, schema_gen, anomalies_gate) -> List:
+  """Transform vocabularies and pseudo-context, both after the gate, then the Trainer."""
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
       preprocessing_fn=PREPROCESSING_FN, materialize=False, disable_statistics=True,
@@ -39,11 +53,4 @@ def create_pipeline(config: PipelineConfig, schema_path: str,
       train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
       eval_args=tfx.proto.EvalArgs(num_steps=0),
       custom_config=config.trainer.to_custom_config())
-  return tfx.dsl.Pipeline(
-      pipeline_name=config.pipeline_name,
-      pipeline_root=config.pipeline_root,
-      components=[example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate,
-                  transform, augmenter, trainer],
-      enable_cache=config.enable_cache,
-      metadata_connection_config=metadata_connection_config,
-      beam_pipeline_args=list(config.beam_pipeline_args))
+  return [transform, augmenter, trainer]

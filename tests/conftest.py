@@ -1,4 +1,5 @@
 """Shared fixtures: hand-built input tables and the generator's tiny world."""
+import glob
 import os
 from typing import Callable, Optional, Sequence
 
@@ -53,3 +54,35 @@ def tiny_data(tmp_path_factory) -> str:
   out = str(tmp_path_factory.mktemp("tiny"))
   generator.generate(profiles.PROFILES["tiny"], 7, out)
   return out
+
+
+TINY_TRAIN_STEPS = 250
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_data, tmp_path_factory):
+  """The whole training pipeline run once on tiny: (config, run summary)."""
+  from ctxrec.pipeline import local_runner
+  from ctxrec.pipeline.config import PipelineConfig
+  from ctxrec.trainer.config import TrainerConfig
+  config = PipelineConfig(data_dir=tiny_data, output_dir=str(tmp_path_factory.mktemp("tiny_out")),
+                          trainer=TrainerConfig(batch_size=128), train_steps=TINY_TRAIN_STEPS)
+  return config, local_runner.run_local(config)
+
+
+def latest_output(config, component: str, output: str) -> str:
+  """The newest artifact folder of a component's output under the pipeline root."""
+  folders = glob.glob(os.path.join(config.pipeline_root, component, output, "*"))
+  assert folders, f"no {component}.{output} under {config.pipeline_root}"
+  return max(folders, key=lambda p: int(os.path.basename(p)))
+
+
+@pytest.fixture(scope="session")
+def tiny_output(tiny_pipeline) -> Callable[[str, str], str]:
+  """Finds the newest artifact folder of (component, output) of the tiny pipeline run."""
+  return lambda component, output: latest_output(tiny_pipeline[0], component, output)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_pipeline) -> str:
+  return os.path.join(latest_output(tiny_pipeline[0], "Trainer", "model"), "Format-Serving")

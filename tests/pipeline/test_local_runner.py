@@ -21,7 +21,7 @@ from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
 COMPONENTS = {"SequenceExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-              "AnomaliesGate"}
+              "AnomaliesGate", "Transform", "PseudoContextAugmenter", "Trainer"}
 
 
 def read_examples(output_dir: str, split: str) -> list:
@@ -39,9 +39,8 @@ def _values(example, name):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tiny_data, tmp_path_factory):
-  config = PipelineConfig(data_dir=tiny_data, output_dir=str(tmp_path_factory.mktemp("out")))
-  return config, local_runner.run_local(config)
+def tiny_run(tiny_pipeline):
+  return tiny_pipeline
 
 
 def test_first_run_runs_every_component_and_fills_both_splits(tiny_run):
@@ -94,7 +93,7 @@ def test_anomalies_stop_the_pipeline_naming_feature_and_anomaly(write_tables, tm
   events += [("u2", "b", "conversion", 1767225600 + d * day) for d in range(6)]
   data = write_tables(events, users=[("u1", "US", "25-34")])
   config = dataclasses.replace(
-      PipelineConfig(data_dir=data, output_dir=str(tmp_path / "out")),
+      PipelineConfig(data_dir=data, output_dir=str(tmp_path / "out"), validate_only=True),
       example_gen=dataclasses.replace(PipelineConfig("", "").example_gen, eval_days=2))
   strict = schema.examples_schema(config.example_gen.demographic_columns)
   for feature in strict.feature:
@@ -136,7 +135,8 @@ def test_csv_input_gives_the_same_examples_as_parquet(write_tables, tmp_path):
   results = []
   for fmt in ("parquet", "csv"):
     data = write_tables(_hand_events(), fmt=fmt, folder=fmt)  # no users table: demographics unknown
-    config = PipelineConfig(data_dir=data, output_dir=str(tmp_path / f"out_{fmt}"))
+    config = PipelineConfig(data_dir=data, output_dir=str(tmp_path / f"out_{fmt}"),
+                            validate_only=True)
     local_runner.run_local(config)
     results.append(_example_set(config.output_dir))
   assert results[0] == results[1]
@@ -146,7 +146,7 @@ def test_csv_input_gives_the_same_examples_as_parquet(write_tables, tmp_path):
 
 def test_changed_input_invalidates_the_cache(write_tables, tmp_path):
   data = write_tables(_hand_events())
-  config = PipelineConfig(data_dir=data, output_dir=str(tmp_path / "out"))
+  config = PipelineConfig(data_dir=data, output_dir=str(tmp_path / "out"), validate_only=True)
   first = local_runner.run_local(config)
   write_tables(_hand_events()[:-10])
   second = local_runner.run_local(config)

@@ -1,0 +1,137 @@
+"""The exported SavedModel: four signatures, raw features in, consistent, stock TensorFlow only."""
+import glob
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from ctxrec.trainer import exported_model, retrieval_metrics
+from ctxrec.transform import features as f
+
+pytestmark = pytest.mark.slow
+L, K = 50, 4
+SIGNATURES = (f.SIGNATURE_ENCODE_HISTORY, f.SIGNATURE_CONTEXT_HEAD, f.SIGNATURE_EMBED_ITEMS,
+              f.SIGNATURE_SERVING_DEFAULT)
+
+
+@pytest.fixture(scope="module")
+def signatures(tiny_model_dir):
+  return tf.saved_model.load(tiny_model_dir).signatures
+
+
+@pytest.fixture(scope="module")
+def eval_requests(tiny_output, signatures):
+  examples = tiny_output("SequenceExampleGen", "examples")
+  files = glob.glob(os.path.join(examples, "Split-eval", "*.gz"))
+  return exported_model.example_inputs(files, signatures[f.SIGNATURE_SERVING_DEFAULT], L, K)
+
+
+def test_context_head_of_encoded_history_equals_serving_default(signatures, eval_requests):
+  inputs, _ = eval_requests
+  batch = {name: value[:64] for name, value in inputs.items()}
+  state = exported_model.call(signatures[f.SIGNATURE_ENCODE_HISTORY], batch)[f.HISTORY_STATE]
+  two_step = exported_model.call(signatures[f.SIGNATURE_CONTEXT_HEAD],
+                                 {**batch, f.HISTORY_STATE: state})[f.USER_EMBEDDING]
+  one_step = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], batch)[f.USER_EMBEDDING]
+  np.testing.assert_allclose(two_step, one_step, atol=1e-5)
+  assert state.shape == (64, 64)
+
+
+def _request(history, context_categories=(), context_confidences=(), item=""):
+  def pad(values, width, fill):
+    return [list(values)[:width] + [fill] * (width - len(values))]
+  return {f.HISTORY_ITEM_IDS: np.array(pad(history, L, ""), dtype=object),
+          f.HISTORY_CATEGORIES: np.array(pad(["c001"] * len(history), L, ""), dtype=object),
+          f.HISTORY_AGE_DAYS: np.array(pad([1] * len(history), L, 0), dtype=np.int64),
+          f.CONTEXT_ITEM_ID: np.array([[item]], dtype=object),
+          f.CONTEXT_CATEGORIES: np.array(pad(context_categories, K, ""), dtype=object),
+          f.CONTEXT_CONFIDENCES: np.array(pad(context_confidences, K, 0.0), dtype=np.float32),
+          f.demographic_feature("country"): np.array(["US"], dtype=object),
+          f.demographic_feature("age_bucket"): np.array(["25-34"], dtype=object)}
+
+
+def test_empty_context_and_empty_history_give_unit_norm_embeddings(signatures):
+  for request in (_request(["i0000001", "i0000002"]), _request([])):
+    embedding = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT],
+                                    request)[f.USER_EMBEDDING]
+    assert np.all(np.isfinite(embedding))
+    assert np.linalg.norm(embedding, axis=1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_unknown_ids_map_to_oov_without_error(signatures):
+  request = _request(["never-seen-item"], ["never-seen-category"], [0.7], item="nope")
+  request[f.demographic_feature("country")] = np.array(["Atlantis"], dtype=object)
+  user = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], request)[f.USER_EMBEDDING]
+  items = exported_model.call(signatures[f.SIGNATURE_EMBED_ITEMS], {
+      f.ITEM_ID: np.array(["never-seen-item", "i0000001"], dtype=object),
+      f.ITEM_CATEGORIES: np.array([["zzz", "", "", ""], ["c001", "", "", ""]], dtype=object),
+      f.ITEM_CONFIDENCES: np.array([[0.9, 0, 0, 0], [0.9, 0, 0, 0]], dtype=np.float32),
+  })[f.ITEM_EMBEDDING]
+  assert np.all(np.isfinite(user)) and np.all(np.isfinite(items))
+  assert np.linalg.norm(items, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+
+
+def test_loads_in_plain_tensorflow_with_stock_ops_only(tiny_model_dir):
+  script = textwrap.dedent(f"""
+      import os, sys
+      os.environ["TF_USE_LEGACY_KERAS"] = "1"
+      import tensorflow as tf
+      from tensorflow.core.protobuf import saved_model_pb2
+      from tensorflow.python.framework import op_def_registry
+      loaded = tf.saved_model.load({tiny_model_dir!r})
+      assert set(loaded.signatures) >= {set(SIGNATURES)!r}, list(loaded.signatures)
+      proto = saved_model_pb2.SavedModel()
+      with open(os.path.join({tiny_model_dir!r}, "saved_model.pb"), "rb") as fh:
+        proto.ParseFromString(fh.read())
+      graph = proto.meta_graphs[0].graph_def
+      ops = {{n.op for n in graph.node}}
+      for function in graph.library.function:
+        ops |= {{n.op for n in function.node_def}}
+      functions = {{fn.signature.name for fn in graph.library.function}}
+      custom = sorted(op for op in ops - functions if op_def_registry.get(op) is None)
+      assert not custom, custom
+      project = [m for m in sys.modules if m.split(".")[0] in
+                 ("ctxrec", "tensorflow_transform", "tensorflow_recommenders", "scann", "tfx")]
+      assert not project, project
+      print("ops", len(ops))
+  """)
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          cwd="/", check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "ops" in result.stdout
+
+
+def test_saved_model_cli_lists_the_four_signatures_with_inputs(tiny_model_dir):
+  cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+  shown = subprocess.run([cli, "show", "--all", "--dir", tiny_model_dir], capture_output=True,
+                         text=True, check=True).stdout
+  for name in SIGNATURES:
+    assert f"signature_def['{name}']" in shown
+  for name in (f.HISTORY_ITEM_IDS, f.CONTEXT_CATEGORIES, f.HISTORY_STATE, f.ITEM_ID,
+               f.ITEM_CATEGORIES):
+    assert f"inputs['{name}']" in shown
+  for name in (f.HISTORY_STATE, f.USER_EMBEDDING, f.ITEM_EMBEDDING):
+    assert f"outputs['{name}']" in shown
+
+
+def test_real_context_lifts_recall_at_50(signatures, eval_requests, tiny_data):
+  inputs, labels = eval_requests
+  items = pd.read_parquet(os.path.join(tiny_data, "items.parquet"))
+  item_embeddings = exported_model.embed(
+      signatures[f.SIGNATURE_EMBED_ITEMS], exported_model.catalog_inputs(items, K),
+      f.ITEM_EMBEDDING)
+  has_context = inputs[f.CONTEXT_CATEGORIES][:, 0] != ""
+  recall = {}
+  for mode, requests in (("real", inputs), ("none", exported_model.without_context(inputs))):
+    users = exported_model.embed(signatures[f.SIGNATURE_SERVING_DEFAULT], requests,
+                                 f.USER_EMBEDDING)
+    ranks = retrieval_metrics.label_ranks(users[has_context], item_embeddings,
+                                          items[f.ITEM_ID].to_numpy(), labels[has_context])
+    recall[mode] = retrieval_metrics.recall_at(ranks, [50])[50]
+  assert recall["real"] > recall["none"] + 0.1, recall
