@@ -68,3 +68,15 @@ def test_history_only_variant_has_no_context_inputs(tft_output, train_files, tmp
   inputs = set(signatures[f.SIGNATURE_SERVING_DEFAULT].structured_input_signature[1])
   assert f.HISTORY_ITEM_IDS in inputs
   assert not inputs & {f.CONTEXT_ITEM_ID, f.CONTEXT_CATEGORIES, f.CONTEXT_CONFIDENCES}
+
+
+def test_item_mode_context_uses_the_shared_item_embedding(tft_output, train_files):
+  model = run.build_model(TrainerConfig(context_mode="item"), tft_output)
+  batch = _batch(tft_output, train_files, model.config, fixed=False)
+  assert model.context_layer.item_embedding is model.item_embedding
+  with_item = dict(batch)
+  with_item[f.CONTEXT_ITEM_ID] = tf.reshape(batch[f.LABEL_ITEM_ID], [-1, 1])
+  without_item = dict(batch)
+  without_item[f.CONTEXT_ITEM_ID] = tf.fill(tf.shape(with_item[f.CONTEXT_ITEM_ID]), "")
+  assert not np.allclose(model.user_embedding(with_item), model.user_embedding(without_item))
+  assert np.isfinite(model.compute_loss(with_item, training=True).numpy())
