@@ -82,6 +82,14 @@ def _run(args: argparse.Namespace) -> None:
   for run in summary.components:
     print(f"  {run.component:<24} {run.state:<7} {run.seconds:7.1f}s")
   print("  examples: " + ", ".join(f"{s}={n}" for s, n in sorted(summary.examples.items())))
+  if summary.report is not None:
+    from ctxrec.components.retrieval_evaluator import report  # pylint: disable=g-import-not-at-top
+    print(f"\nRetrieval over the full catalog ({summary.report['eval_examples']} eval examples); "
+          f"report in {config.report_dir}")
+    print(report.format_table(summary.report))
+    version = summary.report["model_version"]
+    print(f"blessed: {summary.report['blessed']}; "
+          + (f"pushed version {version} to {config.serving_dir}" if version else "not pushed"))
 
 
 def _user_error(exc: BaseException) -> Optional[BaseException]:

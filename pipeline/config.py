@@ -4,10 +4,12 @@ import os
 from typing import Tuple
 
 from ctxrec.components.pseudo_context.config import PseudoContextConfig
+from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
 from ctxrec.trainer.config import TrainerConfig
 
 PIPELINE_NAME = "ctxrec"
+MODEL_NAME = "ctxrec"  # the TF Serving model name
 # Single-process DirectRunner; pass --direct_running_mode=multi_processing to use more cores.
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
@@ -21,6 +23,7 @@ class PipelineConfig:
   pseudo_context: PseudoContextConfig = PseudoContextConfig()
   trainer: TrainerConfig = TrainerConfig()
   train_steps: int = 1000
+  evaluator: EvaluatorConfig = EvaluatorConfig()
   beam_pipeline_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
   pipeline_name: str = PIPELINE_NAME
   enable_cache: bool = True
@@ -33,6 +36,15 @@ class PipelineConfig:
   @property
   def metadata_path(self) -> str:
     return os.path.join(self.output_dir, "metadata.sqlite")
+
+  @property
+  def serving_dir(self) -> str:
+    """Pushed models in TF Serving layout: serving_dir/<integer version>/saved_model.pb."""
+    return os.path.join(self.output_dir, "serving", MODEL_NAME)
+
+  @property
+  def report_dir(self) -> str:
+    return os.path.join(self.output_dir, "report")
 
   @property
   def schema_dir(self) -> str:

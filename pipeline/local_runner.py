@@ -2,13 +2,15 @@
 import dataclasses
 import os
 import time
-from typing import Dict, List
+import json
+from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+from ctxrec.components.retrieval_evaluator import executor, report
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.pipeline import schema
 from ctxrec.pipeline.config import PipelineConfig
@@ -28,10 +30,11 @@ class ComponentRun:
 
 @dataclasses.dataclass
 class RunSummary:
-  """What a local run did: per-component state and time, and the example counts it produced."""
+  """What a local run did: per-component state and time, example counts, the evaluation."""
   components: List[ComponentRun]
   examples: Dict[str, int]
   seconds: float
+  report: Optional[dict] = None  # OUT/report/summary.json, when the run evaluated a model
 
 
 def run_local(config: PipelineConfig) -> RunSummary:
@@ -45,7 +48,10 @@ def run_local(config: PipelineConfig) -> RunSummary:
   started = time.time()
   before = _execution_ids(connection)
   LocalDagRunner().run(pipeline)
-  return _summarise(connection, before, time.time() - started)
+  summary = _summarise(connection, before, time.time() - started)
+  if not config.validate_only:
+    summary.report = _publish_report(connection, config.report_dir)
+  return summary
 
 
 def _execution_ids(connection) -> set:
@@ -68,3 +74,23 @@ def _summarise(connection, before: set, seconds: float) -> RunSummary:
             for name, value in examples.custom_properties.items()
             if name.startswith("examples_")}
   return RunSummary(runs, counts, seconds)
+
+
+def _latest(store, type_name: str):
+  artifacts = store.get_artifacts_by_type(type_name)
+  return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def _publish_report(connection, report_dir: str) -> Optional[dict]:
+  """Copies the evaluation's report to OUT/report with the pushed model version filled in."""
+  store = metadata_store.MetadataStore(connection)
+  evaluation = _latest(store, "ModelEvaluation")
+  if evaluation is None:
+    return None
+  with open(os.path.join(evaluation.uri, executor.SUMMARY_FILE)) as handle:
+    summary = json.load(handle)
+  pushed = _latest(store, "PushedModel")
+  if summary["blessed"] and pushed is not None and "pushed_version" in pushed.custom_properties:
+    summary["model_version"] = int(pushed.custom_properties["pushed_version"].string_value)
+  report.write_report(summary, report_dir)
+  return summary

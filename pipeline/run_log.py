@@ -38,8 +38,9 @@ def attach(output_dir: str) -> str:
   file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
   root = logging.getLogger()
   root.setLevel(logging.INFO)
-  for handler in root.handlers:  # console handlers installed by imported libraries
-    handler.setLevel(logging.WARNING)
+  for name in ("", "tensorflow"):  # console handlers that imported libraries installed
+    for handler in logging.getLogger(name).handlers:
+      handler.setLevel(logging.WARNING)
   root.addHandler(file_handler)
   root.addHandler(_ProgressHandler())
   return path

@@ -1,22 +1,25 @@
 """The training pipeline's one definition, shared by the local runner and cluster compilers."""
+import dataclasses
 from typing import List, Optional
 
 from tfx import v1 as tfx
 
 from ctxrec.components.anomalies_gate.component import AnomaliesGate
 from ctxrec.components.pseudo_context.component import PseudoContextAugmenter
+from ctxrec.components.retrieval_evaluator.component import RetrievalEvaluator
 from ctxrec.components.sequence_example_gen.component import SequenceExampleGen
 from ctxrec.pipeline.config import PipelineConfig
 from ctxrec.transform import features
 
 PREPROCESSING_FN = "ctxrec.transform.preprocessing.preprocessing_fn"
 RUN_FN = "ctxrec.trainer.run.run_fn"
+HISTORY_ONLY_TRAINER = "HistoryOnlyTrainer"
 
 
 def create_pipeline(config: PipelineConfig, schema_path: str,
                     input_fingerprint: Optional[str] = None,
                     metadata_connection_config=None) -> tfx.dsl.Pipeline:
-  """Examples → validation gate → Transform vocabularies + pseudo-context → Trainer."""
+  """Examples → validation gate → vocabularies + pseudo-context → two Trainers → evaluate → push."""
   example_gen = SequenceExampleGen(
       input_base=config.data_dir, config=config.example_gen,
       input_fingerprint=input_fingerprint)
@@ -38,7 +41,7 @@ def create_pipeline(config: PipelineConfig, schema_path: str,
 
 
 def _training(config: PipelineConfig, example_gen, schema_gen, anomalies_gate) -> List:
-  """Transform vocabularies and pseudo-context, both after the gate, then the Trainer."""
+  """Everything after the gate: contextual and history-only models, evaluation, push."""
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
       preprocessing_fn=PREPROCESSING_FN, materialize=False, disable_statistics=True,
@@ -47,10 +50,25 @@ def _training(config: PipelineConfig, example_gen, schema_gen, anomalies_gate) -
   augmenter = PseudoContextAugmenter(examples=example_gen.outputs["examples"],
                                      config=config.pseudo_context)
   augmenter.add_upstream_node(anomalies_gate)
-  trainer = tfx.components.Trainer(
+  trainers = [_trainer(config, config.trainer, augmenter, transform, schema_gen)]
+  history_config = dataclasses.replace(config.trainer, use_context=False)
+  trainers.append(_trainer(config, history_config, augmenter, transform, schema_gen).with_id(
+      HISTORY_ONLY_TRAINER))
+  evaluator = RetrievalEvaluator(
+      examples=example_gen.outputs["examples"], model=trainers[0].outputs["model"],
+      baseline_model=trainers[1].outputs["model"], input_base=config.data_dir,
+      config=config.evaluator)
+  pusher = tfx.components.Pusher(
+      model=trainers[0].outputs["model"], model_blessing=evaluator.outputs["blessing"],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
+  return [transform, augmenter, *trainers, evaluator, pusher]
+
+
+def _trainer(config: PipelineConfig, trainer_config, augmenter, transform, schema_gen):
+  return tfx.components.Trainer(
       run_fn=RUN_FN, examples=augmenter.outputs["augmented_examples"],
       transform_graph=transform.outputs["transform_graph"], schema=schema_gen.outputs["schema"],
       train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
       eval_args=tfx.proto.EvalArgs(num_steps=0),
-      custom_config=config.trainer.to_custom_config())
-  return [transform, augmenter, trainer]
+      custom_config=trainer_config.to_custom_config())

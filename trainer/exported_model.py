@@ -1,5 +1,6 @@
 """Calls the exported signatures on batches of raw features: the catalog and eval examples."""
-from typing import Dict, Iterator, List, Mapping, Tuple
+import dataclasses
+from typing import Dict, Iterator, List, Mapping
 
 import numpy as np
 import pandas as pd
@@ -59,33 +60,50 @@ def without_context(inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
   return out
 
 
-def example_inputs(example_files: List[str], signature, history_length: int,
-                   max_categories: int) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
-  """Raw serving inputs (padded as the signature wants) and label item ids of eval examples."""
-  declared = signature_inputs(signature)
-  names = [n for n in declared if n != f.HISTORY_STATE] + [f.LABEL_ITEM_ID]
-  spec = {n: tf.io.VarLenFeature(tf.int64 if n == f.HISTORY_AGE_DAYS else (
-      tf.float32 if n == f.CONTEXT_CONFIDENCES else tf.string)) for n in names}
-  columns: Dict[str, list] = {n: [] for n in names}
-  dataset = tf.data.TFRecordDataset(example_files, compression_type="GZIP").batch(1024)
-  for records in dataset:
+@dataclasses.dataclass
+class EvalRequests:
+  """Eval examples as serving requests, with what identifies each conversion."""
+  inputs: Dict[str, np.ndarray]  # raw, padded as the serving signature declares
+  labels: np.ndarray  # label item ids
+  user_ids: np.ndarray
+  timestamps: np.ndarray
+
+  @property
+  def has_context(self) -> np.ndarray:
+    return self.inputs[f.CONTEXT_CATEGORIES][:, 0] != ""
+
+
+def _read_columns(example_files: List[str], spec: Dict[str, tf.io.VarLenFeature]) -> Dict[str, list]:
+  columns: Dict[str, list] = {n: [] for n in spec}
+  for records in tf.data.TFRecordDataset(example_files, compression_type="GZIP").batch(1024):
     parsed = tf.io.parse_example(records, spec)
-    for name in names:
+    for name in spec:
       columns[name].extend(v.numpy().tolist() for v in tf.RaggedTensor.from_sparse(parsed[name]))
-  inputs = {}
-  for name, spec_in in declared.items():
-    if name == f.HISTORY_STATE:
-      continue
-    values = columns[name]
-    if spec_in.shape.rank == 1:
-      inputs[name] = np.array([v[0].decode() if v else "" for v in values], dtype=object)
-      continue
-    width = spec_in.shape[1]
-    keep_last = name in (f.HISTORY_ITEM_IDS, f.HISTORY_CATEGORIES, f.HISTORY_AGE_DAYS)
-    values = [v[-width:] if keep_last else v[:width] for v in values]
-    if spec_in.dtype == tf.string:
-      inputs[name] = _padded([[x.decode() for x in v] for v in values], width, "")
-    else:
-      inputs[name] = _padded(values, width, 0.0).astype(spec_in.dtype.as_numpy_dtype)
-  labels = np.array([v[0].decode() for v in columns[f.LABEL_ITEM_ID]], dtype=object)
-  return inputs, labels
+  return columns
+
+
+def _as_input(values: list, spec: tf.TensorSpec, name: str) -> np.ndarray:
+  if spec.shape.rank == 1:
+    return np.array([v[0].decode() if v else "" for v in values], dtype=object)
+  width = spec.shape[1]
+  keep_last = name in (f.HISTORY_ITEM_IDS, f.HISTORY_CATEGORIES, f.HISTORY_AGE_DAYS)
+  values = [v[-width:] if keep_last else v[:width] for v in values]
+  if spec.dtype == tf.string:
+    return _padded([[x.decode() for x in v] for v in values], width, "")
+  return _padded(values, width, 0.0).astype(spec.dtype.as_numpy_dtype)
+
+
+def example_requests(example_files: List[str], signature) -> EvalRequests:
+  """Reads eval examples into the inputs of `signature` (padded to its declared widths)."""
+  declared = {n: s for n, s in signature_inputs(signature).items() if n != f.HISTORY_STATE}
+  dtypes = {f.HISTORY_AGE_DAYS: tf.int64, f.CONTEXT_CONFIDENCES: tf.float32,
+            f.LABEL_TIMESTAMP: tf.int64}
+  names = list(declared) + [f.LABEL_ITEM_ID, f.USER_ID, f.LABEL_TIMESTAMP]
+  columns = _read_columns(example_files, {
+      n: tf.io.VarLenFeature(dtypes.get(n, tf.string)) for n in names})
+  first = lambda name: [v[0] for v in columns[name]]  # noqa: E731
+  return EvalRequests(
+      inputs={n: _as_input(columns[n], spec, n) for n, spec in declared.items()},
+      labels=np.array([v.decode() for v in first(f.LABEL_ITEM_ID)], dtype=object),
+      user_ids=np.array([v.decode() for v in first(f.USER_ID)], dtype=object),
+      timestamps=np.array(first(f.LABEL_TIMESTAMP), dtype=np.int64))

@@ -17,7 +17,7 @@ def build_model(config: TrainerConfig, tft_output: tft.TFTransformOutput) -> Con
   tf.keras.utils.set_random_seed(config.seed)
   model = ContextualRetrievalModel(config, tft_output,
                                    demographic_features(tft_output.raw_feature_spec()))
-  model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate), 
+  model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate),
                 steps_per_execution=STEPS_PER_EXECUTION)
   return model
 

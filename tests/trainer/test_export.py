@@ -6,11 +6,11 @@ import sys
 import textwrap
 
 import numpy as np
-import pandas as pd
 import pytest
 import tensorflow as tf
 
-from ctxrec.trainer import exported_model, retrieval_metrics
+from ctxrec.components.retrieval_evaluator import metrics, methods
+from ctxrec.trainer import exported_model
 from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
@@ -28,11 +28,11 @@ def signatures(tiny_model_dir):
 def eval_requests(tiny_output, signatures):
   examples = tiny_output("SequenceExampleGen", "examples")
   files = glob.glob(os.path.join(examples, "Split-eval", "*.gz"))
-  return exported_model.example_inputs(files, signatures[f.SIGNATURE_SERVING_DEFAULT], L, K)
+  return exported_model.example_requests(files, signatures[f.SIGNATURE_SERVING_DEFAULT])
 
 
 def test_context_head_of_encoded_history_equals_serving_default(signatures, eval_requests):
-  inputs, _ = eval_requests
+  inputs = eval_requests.inputs
   batch = {name: value[:64] for name, value in inputs.items()}
   state = exported_model.call(signatures[f.SIGNATURE_ENCODE_HISTORY], batch)[f.HISTORY_STATE]
   two_step = exported_model.call(signatures[f.SIGNATURE_CONTEXT_HEAD],
@@ -121,17 +121,16 @@ def test_saved_model_cli_lists_the_four_signatures_with_inputs(tiny_model_dir):
 
 
 def test_real_context_lifts_recall_at_50(signatures, eval_requests, tiny_data):
-  inputs, labels = eval_requests
-  items = pd.read_parquet(os.path.join(tiny_data, "items.parquet"))
+  catalog = methods.Catalog.load(os.path.join(tiny_data, "items.parquet"))
   item_embeddings = exported_model.embed(
-      signatures[f.SIGNATURE_EMBED_ITEMS], exported_model.catalog_inputs(items, K),
+      signatures[f.SIGNATURE_EMBED_ITEMS], exported_model.catalog_inputs(catalog.items, K),
       f.ITEM_EMBEDDING)
-  has_context = inputs[f.CONTEXT_CATEGORIES][:, 0] != ""
+  has = eval_requests.has_context
+  positions = catalog.positions(eval_requests.labels)[has]
   recall = {}
-  for mode, requests in (("real", inputs), ("none", exported_model.without_context(inputs))):
-    users = exported_model.embed(signatures[f.SIGNATURE_SERVING_DEFAULT], requests,
-                                 f.USER_EMBEDDING)
-    ranks = retrieval_metrics.label_ranks(users[has_context], item_embeddings,
-                                          items[f.ITEM_ID].to_numpy(), labels[has_context])
-    recall[mode] = retrieval_metrics.recall_at(ranks, [50])[50]
+  for mode, requests in (("real", eval_requests.inputs),
+                         ("none", exported_model.without_context(eval_requests.inputs))):
+    inputs = {name: value[has] for name, value in requests.items()}
+    ranks = methods.model_ranks(signatures, item_embeddings, inputs, positions)
+    recall[mode] = metrics.metrics_from_ranks(ranks)["recall@50"]
   assert recall["real"] > recall["none"] + 0.1, recall
