@@ -78,7 +78,7 @@ def _read_columns(example_files: List[str], spec: Dict[str, tf.io.VarLenFeature]
   for records in tf.data.TFRecordDataset(example_files, compression_type="GZIP").batch(1024):
     parsed = tf.io.parse_example(records, spec)
     for name in spec:
-      columns[name].extend(v.numpy().tolist() for v in tf.RaggedTensor.from_sparse(parsed[name]))
+      columns[name].extend(tf.RaggedTensor.from_sparse(parsed[name]).to_list())
   return columns
 
 
