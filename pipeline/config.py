@@ -1,7 +1,7 @@
 """Typed configuration of a pipeline run, with the embedded defaults `make run` uses."""
 import dataclasses
 import os
-from typing import Tuple
+from typing import Optional, Tuple
 
 from ctxrec.components.pseudo_context.config import PseudoContextConfig
 from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
@@ -28,10 +28,13 @@ class PipelineConfig:
   pipeline_name: str = PIPELINE_NAME
   enable_cache: bool = True
   validate_only: bool = False  # stop after the data checks (ingestion half only)
+  base_schema: Optional[str] = None  # schema text replacing pipeline/schema/schema.pbtxt
+  pipeline_root_uri: Optional[str] = None  # a cluster's root (gs://...); default OUT/pipeline_root
+  serving_uri: Optional[str] = None  # where pushed models go; default OUT/serving/<model>
 
   @property
   def pipeline_root(self) -> str:
-    return os.path.join(self.output_dir, "pipeline_root")
+    return self.pipeline_root_uri or os.path.join(self.output_dir, "pipeline_root")
 
   @property
   def metadata_path(self) -> str:
@@ -40,12 +43,8 @@ class PipelineConfig:
   @property
   def serving_dir(self) -> str:
     """Pushed models in TF Serving layout: serving_dir/<integer version>/saved_model.pb."""
-    return os.path.join(self.output_dir, "serving", MODEL_NAME)
+    return self.serving_uri or os.path.join(self.output_dir, "serving", MODEL_NAME)
 
   @property
   def report_dir(self) -> str:
     return os.path.join(self.output_dir, "report")
-
-  @property
-  def schema_dir(self) -> str:
-    return os.path.join(self.output_dir, "schema")

@@ -12,10 +12,10 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from ctxrec.components.retrieval_evaluator import executor, report
 from ctxrec.components.sequence_example_gen import input_tables
-from ctxrec.pipeline import schema
 from ctxrec.pipeline.config import PipelineConfig
 from ctxrec.pipeline.training_pipeline import create_pipeline
 
+_NODE_CONTEXT = "node"
 _STATES = {metadata_store_pb2.Execution.COMPLETE: "ran",
            metadata_store_pb2.Execution.CACHED: "cached",
            metadata_store_pb2.Execution.FAILED: "failed"}
@@ -41,10 +41,10 @@ def run_local(config: PipelineConfig) -> RunSummary:
   """Runs the pipeline under config.output_dir; unchanged inputs reuse cached results."""
   tables = input_tables.locate_tables(config.data_dir)  # fail fast on a wrong --data
   os.makedirs(config.output_dir, exist_ok=True)
-  schema_path = schema.write_schema(config.example_gen.demographic_columns, config.schema_dir)
   connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
       config.metadata_path)
-  pipeline = create_pipeline(config, schema_path, input_tables.fingerprint(tables), connection)
+  pipeline = create_pipeline(config, input_fingerprint=input_tables.fingerprint(tables),
+                             metadata_connection_config=connection)
   started = time.time()
   before = _execution_ids(connection)
   LocalDagRunner().run(pipeline)
@@ -60,13 +60,12 @@ def _execution_ids(connection) -> set:
 
 def _summarise(connection, before: set, seconds: float) -> RunSummary:
   store = metadata_store.MetadataStore(connection)
-  types = {t.id: t.name for t in store.get_execution_types()}
   runs = []
   for execution in sorted(store.get_executions(), key=lambda e: e.id):
     if execution.id in before:
       continue
     elapsed = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1e3
-    runs.append(ComponentRun(types[execution.type_id].rsplit(".", 1)[-1],
+    runs.append(ComponentRun(_node_id(store, execution.id),
                              _STATES.get(execution.last_known_state, "unknown"), elapsed))
   examples = max((a for a in store.get_artifacts_by_type("Examples")
                   if "examples_train" in a.custom_properties), key=lambda a: a.id)
@@ -74,6 +73,14 @@ def _summarise(connection, before: set, seconds: float) -> RunSummary:
             for name, value in examples.custom_properties.items()
             if name.startswith("examples_")}
   return RunSummary(runs, counts, seconds)
+
+
+def _node_id(store, execution_id: int) -> str:
+  """The component id (e.g. HistoryOnlyTrainer) from the execution's `node` context."""
+  for context in store.get_contexts_by_execution(execution_id):
+    if context.type == _NODE_CONTEXT:
+      return context.name.rsplit(".", 1)[-1]  # "<pipeline>.<node id>"
+  return "unknown"
 
 
 def _latest(store, type_name: str):

@@ -40,5 +40,5 @@ def run_fn(fn_args: FnArgs) -> None:
   dataset = make_dataset(fn_args.train_files, tft_output.raw_feature_spec(), config,
                          config.batch_size, shuffle=True, repeat=True, fixed_history=False)
   logging.info("Training %s steps with %s", fn_args.train_steps, config)
-  train(model, dataset, fn_args.train_steps, fn_args.model_run_dir)
+  train(model, dataset, fn_args.train_steps or 0, fn_args.model_run_dir)  # 0 arrives as None
   export.export(model, fn_args.serving_model_dir)

@@ -1,5 +1,8 @@
 """RetrievalEvaluator: Recall@K / NDCG / MRR over the full catalog vs baselines, and the blessing."""
+from typing import Optional, Union
+
 from tfx import types
+from tfx.orchestration.data_types import RuntimeParameter
 from tfx.dsl.components.base import base_component
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
@@ -41,11 +44,16 @@ class RetrievalEvaluator(base_component.BaseComponent):
   EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
   def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
-               baseline_model: types.BaseChannel, input_base: str,
-               config: EvaluatorConfig = EvaluatorConfig()):
+               baseline_model: types.BaseChannel, input_base: Union[str, RuntimeParameter],
+               config: EvaluatorConfig = EvaluatorConfig(),
+               margin: Optional[Union[float, RuntimeParameter]] = None,
+               no_context_ratio: Optional[Union[float, RuntimeParameter]] = None):
+    """`margin` and `no_context_ratio`, when given (e.g. as RuntimeParameters), override config."""
     super().__init__(spec=RetrievalEvaluatorSpec(
         examples=examples, model=model, baseline_model=baseline_model, input_base=input_base,
-        margin=float(config.margin), no_context_ratio=float(config.no_context_ratio),
+        margin=float(config.margin) if margin is None else margin,
+        no_context_ratio=(float(config.no_context_ratio) if no_context_ratio is None
+                          else no_context_ratio),
         bootstrap_samples=int(config.bootstrap_samples), seed=int(config.seed),
         evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

@@ -1,10 +1,12 @@
 """Ranks of the eval labels over the full catalog under each method (models, baselines, oracles)."""
 import dataclasses
 import os
+import tempfile
 from typing import Dict, Optional
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from ctxrec.components.retrieval_evaluator import baselines
 from ctxrec.components.retrieval_evaluator import metrics as m
@@ -74,10 +76,14 @@ def model_ranks(signatures, item_embeddings: np.ndarray, inputs: Dict[str, np.nd
 
 def oracle_ranks(data_dir: str, requests: exported_model.EvalRequests) -> Optional[Ranks]:
   """Both oracles' ranks when the data folder has the generator's ground truth, else None."""
-  if not os.path.exists(os.path.join(data_dir, f"{f.GROUND_TRUTH}.parquet")):
+  if not tf.io.gfile.exists(os.path.join(data_dir, f"{f.GROUND_TRUTH}.parquet")):
     return None
   from ctxrec.synthetic import oracle  # pylint: disable=g-import-not-at-top
-  truth = oracle.load_ground_truth(data_dir)
+  with tempfile.TemporaryDirectory() as local:  # the oracle reads local files; data may be gs://
+    for table in (f.GROUND_TRUTH, f.GROUND_TRUTH_ITEMS):
+      tf.io.gfile.copy(os.path.join(data_dir, f"{table}.parquet"),
+                       os.path.join(local, f"{table}.parquet"))
+    truth = oracle.load_ground_truth(local)
   conversions = pd.DataFrame({f.USER_ID: requests.user_ids, f.ITEM_ID: requests.labels,
                               f.TIMESTAMP: requests.timestamps})
   top = oracle.oracle_top_k(truth, conversions, m.MAX_K)

@@ -14,6 +14,7 @@ import tempfile
 from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
+import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -160,11 +161,12 @@ def _plot(summary: Mapping[str, Any], path: str) -> None:
 
 
 def write_report(summary: Mapping[str, Any], directory: str) -> Dict[str, str]:
-  """Writes the three report files all or none: built in a sibling temp dir, then moved in."""
-  directory = os.path.abspath(directory)
-  os.makedirs(directory, exist_ok=True)
-  staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.tmp-",
-                             dir=os.path.dirname(directory))
+  """Writes the three report files (local or gs://); each lands whole or not at all.
+
+  Files are built in a local temp dir, copied beside their target and renamed into place.
+  """
+  tf.io.gfile.makedirs(directory)
+  staging = tempfile.mkdtemp(prefix="ctxrec-report-")
   try:
     with open(os.path.join(staging, SUMMARY_FILE), "w") as out:
       json.dump(_jsonable(summary), out, indent=2, sort_keys=True)
@@ -175,7 +177,8 @@ def write_report(summary: Mapping[str, Any], directory: str) -> Dict[str, str]:
     paths = {}
     for name in (SUMMARY_FILE, REPORT_FILE, PLOT_FILE):
       paths[name] = os.path.join(directory, name)
-      os.replace(os.path.join(staging, name), paths[name])
+      tf.io.gfile.copy(os.path.join(staging, name), paths[name] + ".tmp", overwrite=True)
+      tf.io.gfile.rename(paths[name] + ".tmp", paths[name], overwrite=True)
     return paths
   finally:
     shutil.rmtree(staging, ignore_errors=True)

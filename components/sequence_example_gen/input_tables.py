@@ -5,6 +5,7 @@ first offending row (rows count data rows from 0). Rows that are merely out of s
 (unknown event types, events naming unknown items) are dropped and counted in `DropCounts`.
 """
 import dataclasses
+import io
 import os
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+import tensorflow as tf
 
 from ctxrec.transform import features as f
 
@@ -55,7 +57,7 @@ class EventsScan:
 def find_table(data_dir: str, stem: str, required: bool = True) -> Optional[str]:
   """Returns DIR/stem.parquet or DIR/stem.csv, whichever exists."""
   found = [os.path.join(data_dir, f"{stem}.{ext}") for ext in f.TABLE_FORMATS]
-  found = [p for p in found if os.path.isfile(p)]
+  found = [p for p in found if tf.io.gfile.exists(p) and not tf.io.gfile.isdir(p)]
   if len(found) > 1:
     raise InputError(f"{data_dir}: both {stem}.parquet and {stem}.csv exist; keep one of them")
   if not found and required:
@@ -67,7 +69,7 @@ def find_table(data_dir: str, stem: str, required: bool = True) -> Optional[str]
 
 def locate_tables(data_dir: str) -> TableFiles:
   """Finds the three input tables in a data directory (users is optional)."""
-  if not os.path.isdir(data_dir):
+  if not tf.io.gfile.isdir(data_dir):
     raise InputError(f"{data_dir}: no such directory; pass the folder holding events and items")
   return TableFiles(
       events=find_table(data_dir, f.EVENTS),
@@ -75,11 +77,47 @@ def locate_tables(data_dir: str) -> TableFiles:
       users=find_table(data_dir, f.USERS, required=False))
 
 
+class _GFileReader(io.RawIOBase):
+  """A seekable binary reader over tf.io.gfile (local, gs://, ...) that pyarrow accepts."""
+
+  def __init__(self, path: str):
+    super().__init__()
+    self._file = tf.io.gfile.GFile(path, "rb")
+
+  def readable(self) -> bool:
+    return True
+
+  def seekable(self) -> bool:
+    return True
+
+  def readinto(self, buffer) -> int:
+    data = self._file.read(len(buffer))
+    buffer[:len(data)] = data
+    return len(data)
+
+  def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+    self._file.seek(offset, whence)
+    return self._file.tell()
+
+  def tell(self) -> int:
+    return self._file.tell()
+
+  def close(self) -> None:
+    self._file.close()
+    super().close()
+
+
+def open_binary(path: str) -> io.BufferedReader:
+  """Opens any TensorFlow-filesystem path for pyarrow, buffered."""
+  return io.BufferedReader(_GFileReader(path), buffer_size=1 << 20)
+
+
 def _column_names(path: str) -> List[str]:
-  if path.endswith(".parquet"):
-    return list(pq.ParquetFile(path).schema_arrow.names)
-  with pa_csv.open_csv(path) as reader:
-    return list(reader.schema.names)
+  with open_binary(path) as handle:
+    if path.endswith(".parquet"):
+      return list(pq.ParquetFile(handle).schema_arrow.names)
+    with pa_csv.open_csv(handle) as reader:
+      return list(reader.schema.names)
 
 
 def _require_columns(path: str, columns: Sequence[str]) -> None:
@@ -92,23 +130,27 @@ def _require_columns(path: str, columns: Sequence[str]) -> None:
 
 
 def iter_batches(path: str, columns: Sequence[str]) -> Iterator[Tuple[int, pd.DataFrame]]:
-  """Yields (first row number, DataFrame) batches of the named columns, bounded in memory."""
+  """Yields (first row number, DataFrame) batches of the named columns, bounded in memory.
+
+  Reads through tf.io.gfile, so local paths and gs:// (or any TF filesystem) both work.
+  """
   _require_columns(path, columns)
   offset = 0
-  if path.endswith(".parquet"):
-    batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=list(columns))
-  else:
-    batches = pa_csv.open_csv(
-        path,
-        read_options=pa_csv.ReadOptions(block_size=1 << 22),
-        convert_options=pa_csv.ConvertOptions(
-            include_columns=list(columns),
-            column_types={c: pa.string() for c in columns},
-            strings_can_be_null=True))
-  for batch in batches:
-    frame = batch.to_pandas()
-    yield offset, frame
-    offset += len(frame)
+  with open_binary(path) as handle:
+    if path.endswith(".parquet"):
+      batches = pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, columns=list(columns))
+    else:
+      batches = pa_csv.open_csv(
+          handle,
+          read_options=pa_csv.ReadOptions(block_size=1 << 22),
+          convert_options=pa_csv.ConvertOptions(
+              include_columns=list(columns),
+              column_types={c: pa.string() for c in columns},
+              strings_can_be_null=True))
+    for batch in batches:
+      frame = batch.to_pandas()
+      yield offset, frame
+      offset += len(frame)
 
 
 class ProblemLog:
@@ -285,6 +327,6 @@ def fingerprint(tables: TableFiles) -> str:
   parts = []
   for path in (tables.events, tables.items, tables.users):
     if path:
-      stat = os.stat(path)
-      parts.append(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}")
+      stat = tf.io.gfile.stat(path)
+      parts.append(f"{path}:{stat.length}:{stat.mtime_nsec}")
   return ";".join(parts)

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
@@ -20,8 +19,9 @@ from ctxrec.pipeline.training_pipeline import create_pipeline
 from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
-COMPONENTS = {"SequenceExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-              "AnomaliesGate", "Transform", "PseudoContextAugmenter", "Trainer"}
+COMPONENTS = {"SequenceExampleGen", "StatisticsGen", "ExamplesSchemaGen", "ExampleValidator",
+              "AnomaliesGate", "Transform", "PseudoContextAugmenter", "Trainer",
+              "HistoryOnlyTrainer", "RetrievalEvaluator", "Pusher"}
 
 
 def read_examples(output_dir: str, split: str) -> list:
@@ -95,17 +95,15 @@ def test_anomalies_stop_the_pipeline_naming_feature_and_anomaly(write_tables, tm
   config = dataclasses.replace(
       PipelineConfig(data_dir=data, output_dir=str(tmp_path / "out"), validate_only=True),
       example_gen=dataclasses.replace(PipelineConfig("", "").example_gen, eval_days=2))
-  strict = schema.examples_schema(config.example_gen.demographic_columns)
+  strict = schema.packaged_schema()  # the run adds the demographic features to it
   for feature in strict.feature:
     if feature.name == f.HISTORY_AGE_DAYS:
       feature.int_domain.max = 1  # the data has ages up to 4 days
-  schema_path = str(tmp_path / "schema.pbtxt")
-  with open(schema_path, "w") as handle:
-    handle.write(text_format.MessageToString(strict))
+  config = dataclasses.replace(config, base_schema=text_format.MessageToString(strict))
   connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
       str(tmp_path / "mlmd.sqlite"))
   with pytest.raises(Exception) as error:
-    LocalDagRunner().run(create_pipeline(config, schema_path, None, connection))
+    LocalDagRunner().run(create_pipeline(config, metadata_connection_config=connection))
   chain, exc = [], error.value
   while exc is not None:
     chain.append(exc)

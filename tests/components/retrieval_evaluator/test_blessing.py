@@ -21,7 +21,7 @@ def test_blessed_when_every_baseline_is_beaten_and_no_context_holds():
 
 
 @pytest.mark.parametrize("values,failing", [
-    ((0.65, 0.3, 0.3, 0.2, 0.6), "context_popularity"),  # beats it, but not by 10%
+    ((0.61, 0.3, 0.3, 0.2, 0.6), "context_popularity"),  # beats it, but not by 2%
     ((0.8, 0.26, 0.3, 0.2, 0.6), "no_context"),  # loses too much without context
     ((0.3, 0.3, 0.3, 0.2, 0.1), "history_only"),
 ])

@@ -121,3 +121,18 @@ def test_configured_demographic_column_must_exist(write_tables):
 def test_no_conversions_is_an_error(write_tables):
   with pytest.raises(InputError, match="no conversion events"):
     _scan(write_tables([("u1", "a", "view", T0)], GOOD_ITEMS))
+
+
+def test_tables_read_through_tensorflow_filesystems(write_tables):
+  """A non-local filesystem (TF's ram://, standing in for gs://) reads like a local folder."""
+  import tensorflow as tf
+  folder = write_tables(GOOD_EVENTS, GOOD_ITEMS, [("u1", "US", "25-34")])
+  remote = "ram://ctxrec-test-data"
+  tf.io.gfile.makedirs(remote)
+  for name in os.listdir(folder):
+    tf.io.gfile.copy(os.path.join(folder, name), f"{remote}/{name}", overwrite=True)
+  tables = input_tables.locate_tables(remote)
+  assert tables.events == f"{remote}/events.parquet"
+  scan = input_tables.scan_events(tables.events, input_tables.load_items(tables.items))
+  assert (scan.rows, scan.conversions) == (3, 2)
+  assert input_tables.fingerprint(tables).count("ram://") == 3
