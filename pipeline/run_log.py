@@ -27,6 +27,17 @@ class _ProgressHandler(logging.Handler):
       print(f"[ctxrec] {name} done ({elapsed:.1f}s)", file=sys.stderr, flush=True)
 
 
+# Warnings TFX/TF emit on every run that a user can do nothing about (still in the log file).
+_KNOWN_NOISE = ("ArtifactQuery.property_predicate is not supported",
+                "Skipping full serialization of TF-Keras layer",
+                "arguments contain non-serializable objects")
+
+
+def _quiet_known_noise(record: logging.LogRecord) -> bool:
+  message = record.getMessage()
+  return not any(noise in message for noise in _KNOWN_NOISE)
+
+
 def attach(output_dir: str) -> str:
   """Sends INFO logs to OUTPUT/logs/pipeline.log and progress lines to stderr; returns the path."""
   from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
@@ -41,6 +52,7 @@ def attach(output_dir: str) -> str:
   for name in ("", "tensorflow"):  # console handlers that imported libraries installed
     for handler in logging.getLogger(name).handlers:
       handler.setLevel(logging.WARNING)
+      handler.addFilter(_quiet_known_noise)
   root.addHandler(file_handler)
   root.addHandler(_ProgressHandler())
   return path
