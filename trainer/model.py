@@ -90,27 +90,31 @@ class ContextualRetrievalModel(tfrs.Model):
                 for n, layer in zip(self.demographic_features, self.demographic_embeddings)]
     return tf.math.l2_normalize(self.head(tf.concat(parts, axis=1), training=training), axis=1)
 
-  def item_ids(self, item_id: tf.Tensor) -> tf.Tensor:
-    return self.raw_features({f.LABEL_ITEM_ID: item_id[:, tf.newaxis]})[f.LABEL_ITEM_ID][:, 0]
-
-  def embed_items(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+  def _item_ids(self, raw: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Vocabulary ids of raw item features: item id [B] and categories [B, K]."""
     ids = self.raw_features({f.LABEL_ITEM_ID: raw[f.ITEM_ID][:, tf.newaxis],
                              f.LABEL_CATEGORIES: raw[f.ITEM_CATEGORIES]})
-    bag = weighted_category_bag(self.category_embedding, ids[f.LABEL_CATEGORIES],
-                                raw[f.ITEM_CONFIDENCES])
-    item = self.item_embedding(ids[f.LABEL_ITEM_ID][:, 0])
+    return {f.ITEM_ID: ids[f.LABEL_ITEM_ID][:, 0], f.ITEM_CATEGORIES: ids[f.LABEL_CATEGORIES]}
+
+  def _item_tower(self, ids: Dict[str, tf.Tensor], confidences: tf.Tensor,
+                  training: bool) -> tf.Tensor:
+    bag = weighted_category_bag(self.category_embedding, ids[f.ITEM_CATEGORIES], confidences)
+    item = self.item_embedding(ids[f.ITEM_ID])
     return tf.math.l2_normalize(
         self.item_tower(tf.concat([item, bag], axis=1), training=training), axis=1)
+
+  def embed_items(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    return self._item_tower(self._item_ids(raw), raw[f.ITEM_CONFIDENCES], training)
 
   def user_embedding(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     return self.context_head(self.encode_history(raw, training), raw, training)
 
   def compute_loss(self, features: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     users = self.user_embedding(features, training=training)
-    items = self.embed_items({f.ITEM_ID: features[f.LABEL_ITEM_ID],
-                              f.ITEM_CATEGORIES: features[f.LABEL_CATEGORIES],
-                              f.ITEM_CONFIDENCES: features[f.LABEL_CONFIDENCES]}, training)
-    label_ids = self.item_ids(features[f.LABEL_ITEM_ID])
+    ids = self._item_ids({f.ITEM_ID: features[f.LABEL_ITEM_ID],
+                          f.ITEM_CATEGORIES: features[f.LABEL_CATEGORIES]})
+    items = self._item_tower(ids, features[f.LABEL_CONFIDENCES], training)
+    label_ids = ids[f.ITEM_ID]
     probability = (tf.gather(self.label_probability, label_ids)
                    if self.config.log_q_correction else None)
     return self.task(users, items, candidate_sampling_probability=probability,
