@@ -1,8 +1,8 @@
 """Runs the training pipeline on this machine: LocalDagRunner with an SQLite MLMD store."""
 import dataclasses
+import json
 import os
 import time
-import json
 from typing import Dict, List, Optional
 
 from ml_metadata import metadata_store
@@ -10,10 +10,12 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from ctxrec.components.retrieval_evaluator import executor, report
+from ctxrec.components.retrieval_evaluator import report
 from ctxrec.components.sequence_example_gen import input_tables
+from ctxrec.components.sequence_example_gen import spec_keys as example_gen_keys
 from ctxrec.pipeline.config import PipelineConfig
 from ctxrec.pipeline.training_pipeline import create_pipeline
+from ctxrec.transform.features import TRAIN
 
 _NODE_CONTEXT = "node"
 _STATES = {metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -67,11 +69,12 @@ def _summarise(connection, before: set, seconds: float) -> RunSummary:
     elapsed = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1e3
     runs.append(ComponentRun(_node_id(store, execution.id),
                              _STATES.get(execution.last_known_state, "unknown"), elapsed))
-  examples = max((a for a in store.get_artifacts_by_type("Examples")
-                  if "examples_train" in a.custom_properties), key=lambda a: a.id)
-  counts = {name[len("examples_"):]: value.int_value
-            for name, value in examples.custom_properties.items()
-            if name.startswith("examples_")}
+  examples = max((a for a in store.get_artifacts_by_type("Examples")  # SequenceExampleGen's
+                  if example_gen_keys.example_count(TRAIN) in a.custom_properties),
+                 key=lambda a: a.id)
+  prefix = example_gen_keys.EXAMPLE_COUNT_PREFIX
+  counts = {name[len(prefix):]: value.int_value
+            for name, value in examples.custom_properties.items() if name.startswith(prefix)}
   return RunSummary(runs, counts, seconds)
 
 
@@ -94,7 +97,7 @@ def _publish_report(connection, report_dir: str) -> Optional[dict]:
   evaluation = _latest(store, "ModelEvaluation")
   if evaluation is None:
     return None
-  with open(os.path.join(evaluation.uri, executor.SUMMARY_FILE)) as handle:
+  with open(os.path.join(evaluation.uri, report.SUMMARY_FILE)) as handle:
     summary = json.load(handle)
   pushed = _latest(store, "PushedModel")
   if summary["blessed"] and pushed is not None and "pushed_version" in pushed.custom_properties:

@@ -12,6 +12,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
+from ctxrec.components import examples_io
 from ctxrec.components.pseudo_context import pseudo_context
 from ctxrec.components.pseudo_context import spec_keys as keys
 from ctxrec.components.pseudo_context.config import PseudoContextConfig
@@ -21,9 +22,6 @@ from ctxrec.transform import features as f
 METRICS_NAMESPACE = "ctxrec.pseudo_context"
 COUNTS = ("examples", "augmented", "substituted", "no_substitute")
 SUMMARY_FILE = "augmentation.json"
-FILE_FORMAT = "tfrecords_gzip"
-_EXAMPLES_FILE_PREFIX = "data_tfrecord"
-_GZIP = beam.io.filesystem.CompressionTypes.GZIP
 
 
 def config_from_exec_properties(exec_properties: Dict[str, Any]) -> PseudoContextConfig:
@@ -91,8 +89,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       if split != f.TRAIN:
         _copy_split(source, examples, split)
     counts = self._run_beam(source, examples, config)
-    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
-    examples_utils.set_file_format(examples, FILE_FORMAT)
+    examples_io.mark_format(examples)
     for name, value in counts.items():
       examples.set_int_custom_property(name, value)
     _write_summary(examples.uri, config, counts)
@@ -100,24 +97,22 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
   def _run_beam(self, source, examples, config: PseudoContextConfig) -> Dict[str, int]:
     pipeline = self._make_beam_pipeline()
-    pattern = os.path.join(artifact_utils.get_split_uri([source], f.TRAIN), "*")
-    train = pipeline | "ReadTrain" >> beam.io.ReadFromTFRecord(pattern, compression_type=_GZIP)
+    train = pipeline | "ReadTrain" >> beam.io.ReadFromTFRecord(
+        examples_io.split_pattern(source, f.TRAIN), compression_type=examples_io.GZIP)
     pools = train | "CategoryPools" >> CategoryPools()  # pylint: disable=no-value-for-parameter
-    prefix = os.path.join(artifact_utils.get_split_uri([examples], f.TRAIN), _EXAMPLES_FILE_PREFIX)
     _ = (train
          | "Augment" >> beam.Map(_augment, beam.pvalue.AsDict(pools), config)
-         | "WriteTrain" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".gz",
-                                                   compression_type=_GZIP))
+         | "WriteTrain" >> examples_io.write_split(examples, f.TRAIN))
     result = pipeline.run()
     result.wait_until_finish()
-    return {name: _counter(result, name) for name in COUNTS}
+    return {name: examples_io.counter(result, METRICS_NAMESPACE, name) for name in COUNTS}
 
 
 def _checked_splits(source) -> List[str]:
   """The input's splits, once it is known to be gzipped tf.Examples with a train split."""
   payload = examples_utils.get_payload_format(source)
   file_format = examples_utils.get_file_format(source)
-  if payload != example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE or file_format != FILE_FORMAT:
+  if payload != examples_io.PAYLOAD_FORMAT or file_format != examples_io.FILE_FORMAT:
     raise ValueError(
         f"{source.uri}: PseudoContextAugmenter reads gzipped tf.Example TFRecords, got "
         f"{example_gen_pb2.PayloadFormat.Name(payload)} as {file_format}; feed it the examples "
@@ -136,12 +131,6 @@ def _copy_split(source, examples, split: str) -> None:
   tf.io.gfile.makedirs(target_dir)
   for path in tf.io.gfile.glob(os.path.join(source_dir, "*")):
     tf.io.gfile.copy(path, os.path.join(target_dir, os.path.basename(path)), overwrite=True)
-
-
-def _counter(result, name: str) -> int:
-  query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(
-      METRICS_NAMESPACE).with_name(name))
-  return int(sum(c.committed or 0 for c in query["counters"]))
 
 
 def _write_summary(uri: str, config: PseudoContextConfig, counts: Dict[str, int]) -> None:

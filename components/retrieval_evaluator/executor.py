@@ -1,5 +1,4 @@
 """RetrievalEvaluator executor: exact full-catalog metrics for models, baselines and oracles."""
-import glob
 import logging
 import os
 
@@ -8,6 +7,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from ctxrec.components import examples_io
 from ctxrec.components.retrieval_evaluator import blessing as blessing_rule
 from ctxrec.components.retrieval_evaluator import methods
 from ctxrec.components.retrieval_evaluator import metrics as m
@@ -15,12 +15,12 @@ from ctxrec.components.retrieval_evaluator import report
 from ctxrec.components.retrieval_evaluator import spec_keys as keys
 from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
 from ctxrec.components.sequence_example_gen import input_tables
+from ctxrec.components.sequence_example_gen import spec_keys as example_gen_keys
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, epoch_day
 from ctxrec.trainer import exported_model
 from ctxrec.transform import features as f
 
 BLESSED_PROPERTY = "blessed"  # read by tfx Pusher (model_utils.is_model_blessed)
-SUMMARY_FILE = "summary.json"
 
 
 def config_from_exec_properties(exec_properties) -> EvaluatorConfig:
@@ -36,10 +36,10 @@ def _load(artifacts):
 
 
 def _eval_files(examples) -> list:
-  files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], f.EVAL), "*.gz"))
+  files = examples_io.split_files(examples, f.EVAL)
   if not files:
     raise ValueError(f"{examples.uri}: no eval split files to evaluate on")
-  return sorted(files)
+  return files
 
 
 class Executor(base_executor.BaseExecutor):
@@ -52,7 +52,7 @@ class Executor(base_executor.BaseExecutor):
     examples = artifact_utils.get_single_instance(input_dict[keys.EXAMPLES])
     model, baseline = _load(input_dict[keys.MODEL]), _load(input_dict[keys.BASELINE_MODEL])
     catalog = methods.Catalog.load(tables.items)
-    eval_start = epoch_day(examples.get_string_custom_property("eval_start_date"))
+    eval_start = epoch_day(examples.get_string_custom_property(example_gen_keys.EVAL_START_DATE))
     counts = methods.conversion_counts(tables.events, catalog, eval_start * SECONDS_PER_DAY)
     requests = exported_model.example_requests(
         _eval_files(examples), model.signatures[f.SIGNATURE_SERVING_DEFAULT])

@@ -23,6 +23,7 @@ class Catalog:
   items: pd.DataFrame  # item_id, categories, confidences
   primary: np.ndarray  # primary category index per item
   categories: Dict[str, int]  # category id -> index
+  index: pd.Index  # item id -> catalog row
 
   @classmethod
   def load(cls, items_path: str) -> "Catalog":
@@ -33,12 +34,11 @@ class Catalog:
     names = sorted({c for item in catalog.values() for c in item.categories})
     index = {name: i for i, name in enumerate(names)}
     primary = np.array([index[i.categories[0]] for i in catalog.values()])
-    return cls(items, primary, index)
+    return cls(items, primary, index, pd.Index(items[f.ITEM_ID]))
 
   def positions(self, item_ids: np.ndarray) -> np.ndarray:
     """Catalog row of each id, -1 when the item is not in the catalog."""
-    index = pd.Index(self.items[f.ITEM_ID])
-    return index.get_indexer(pd.Index(item_ids))
+    return self.index.get_indexer(pd.Index(item_ids))
 
 
 def conversion_counts(events_path: str, catalog: Catalog, before: int) -> np.ndarray:

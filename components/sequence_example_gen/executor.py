@@ -7,11 +7,10 @@ from typing import Any, Dict, Iterator, List, Tuple
 import apache_beam as beam
 import pyarrow as pa
 import tensorflow as tf
-from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
+from ctxrec.components import examples_io
 from ctxrec.components.sequence_example_gen import example_builder
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen import spec_keys as keys
@@ -20,7 +19,6 @@ from ctxrec.components.sequence_example_gen.input_tables import InputError
 from ctxrec.transform import features as f
 
 METRICS_NAMESPACE = "ctxrec.sequence_example_gen"
-_EXAMPLES_FILE_PREFIX = "data_tfrecord"
 
 
 def config_from_exec_properties(exec_properties: Dict[str, Any]) -> SequenceExampleGenConfig:
@@ -79,7 +77,7 @@ def _examples_of_user(grouped, catalog, users, config, eval_start_day):
   demographics = users.get(user_id, (f.UNKNOWN,) * len(config.demographic_columns))
   for split, example in example_builder.build_user_examples(
       user_id, events, catalog, demographics, config, eval_start_day):
-    beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"examples_{split}").inc()
+    beam.metrics.Metrics.counter(METRICS_NAMESPACE, keys.example_count(split)).inc()
     yield beam.pvalue.TaggedOutput(split, example.SerializeToString())
 
 
@@ -102,14 +100,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples.split_names = artifact_utils.encode_split_names(list(f.SPLITS))
     counts = self._run_beam(tables, config, eval_start_day, examples)
     _check_splits(counts, eval_start_day, tables.events)
-    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
-    examples_utils.set_file_format(examples, "tfrecords_gzip")
-    properties = {**{f"examples_{s}": n for s, n in counts.items()},
+    examples_io.mark_format(examples)
+    properties = {**{keys.example_count(s): n for s, n in counts.items()},
                   "events": scan.rows, "dropped_unknown_items": scan.dropped_unknown_items,
                   "dropped_event_types": sum(scan.dropped_event_types.values())}
     for name, value in properties.items():
       examples.set_int_custom_property(name, value)
-    examples.set_string_custom_property("eval_start_date", day_to_date(eval_start_day))
+    examples.set_string_custom_property(keys.EVAL_START_DATE, day_to_date(eval_start_day))
     logging.info("SequenceExampleGen: %s; eval from %s", counts, day_to_date(eval_start_day))
 
   def _run_beam(self, tables, config, eval_start_day, examples) -> Dict[str, int]:
@@ -127,18 +124,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
               | "Examples" >> beam.FlatMap(_examples_of_user, catalog, users, config,
                                            eval_start_day).with_outputs(*f.SPLITS))
     for split in f.SPLITS:
-      prefix = os.path.join(artifact_utils.get_split_uri([examples], split), _EXAMPLES_FILE_PREFIX)
-      _ = splits[split] | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-          prefix, file_name_suffix=".gz", compression_type=beam.io.filesystem.CompressionTypes.GZIP)
+      _ = splits[split] | f"Write[{split}]" >> examples_io.write_split(examples, split)
     result = pipeline.run()
     result.wait_until_finish()
-    return {split: _counter(result, f"examples_{split}") for split in f.SPLITS}
-
-
-def _counter(result, name: str) -> int:
-  query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(
-      METRICS_NAMESPACE).with_name(name))
-  return int(sum(c.committed or 0 for c in query["counters"]))
+    return {split: examples_io.counter(result, METRICS_NAMESPACE, keys.example_count(split))
+            for split in f.SPLITS}
 
 
 def _log_drops(scan: input_tables.EventsScan) -> None:
