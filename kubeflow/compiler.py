@@ -1,28 +1,35 @@
-"""Compiles the training pipeline for Kubeflow Pipelines v2 and Vertex Pipelines."""
+"""Compiles the training and daily pipelines for Kubeflow Pipelines v2 and Vertex Pipelines."""
 import json
-from typing import Any, Dict
+from typing import Any, Dict, Union
 
 import yaml
 from tfx import v1 as tfx
 from tfx.dsl.io import fileio
 
 from ctxrec.kubeflow import runtime_parameters
+from ctxrec.pipeline import daily_pipeline
 from ctxrec.pipeline import training_pipeline
-from ctxrec.pipeline.config import PipelineConfig
+from ctxrec.pipeline.config import DailyPipelineConfig, PipelineConfig
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# Each pipeline's one definition and its plain run values, by the config that describes it.
+_DEFINITIONS = {
+    PipelineConfig: (training_pipeline.plain_values, training_pipeline.create_pipeline),
+    DailyPipelineConfig: (daily_pipeline.plain_values, daily_pipeline.create_daily_pipeline),
+}
 
 
-def compile_pipeline(config: PipelineConfig, image: str, out: str) -> Dict[str, Any]:
-  """Writes create_pipeline's pipeline to `out` and returns the PipelineJob as a dict.
+def compile_pipeline(config: Union[PipelineConfig, DailyPipelineConfig], image: str,
+                     out: str) -> Dict[str, Any]:
+  """Writes the config's pipeline (training or daily) to `out`; returns the PipelineJob dict.
 
   `out` ending in .yaml/.yml gets the PipelineSpec (what the kfp Client submits), anything else
   the PipelineJob JSON (PipelineSpec plus runtimeConfig; what Vertex PipelineJob submits).
   Every executor runs `image`; no file of this machine is referenced.
   """
-  plain = training_pipeline.plain_values(config)
-  pipeline = training_pipeline.create_pipeline(
-      config, runtime_parameters.runtime_parameters(plain))
+  plain_values, create = _DEFINITIONS[type(config)]
+  plain = plain_values(config)
+  pipeline = create(config, runtime_parameters.runtime_parameters(plain))
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
           default_image=image, use_pipeline_spec_2_1=True))

@@ -1,4 +1,5 @@
-"""The `ctxrec` command: generate demo data, run the pipeline, compile it for Kubeflow."""
+"""The `ctxrec` command: generate demo data, run the training and daily pipelines, manage the
+published states, compile the pipelines for Kubeflow."""
 import argparse
 import os
 import sys
@@ -30,8 +31,51 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop after the data checks (examples, statistics, schema, anomalies)")
   run.add_argument("--no-cache", action="store_true", help="rerun every component")
   run.set_defaults(handler=_run)
+  _add_daily(commands)
+  _add_states(commands)
   _add_compile_kfp(commands)
   return parser
+
+
+def _add_daily(commands) -> None:
+  daily = commands.add_parser(
+      "daily", help="compute every user's history state for a serving day and publish them")
+  daily.add_argument("--data", required=True,
+                     help="folder with the events and items as of the serving day")
+  daily.add_argument("--out", required=True,
+                     help="output folder (shared with `ctxrec run`: pipeline root, MLMD)")
+  daily.add_argument("--model", default=None,
+                     help="a pushed version SERVING_DIR/<version>, or a model folder "
+                     "(its newest version); default: the newest under OUT/serving/ctxrec")
+  daily.add_argument("--serving-date", default="",
+                     help="YYYY-MM-DD (UTC): the day the states answer requests; default: the "
+                     "day after the last event")
+  daily.add_argument("--store", default=None,
+                     help="state store URI: sqlite:///PATH or redis://HOST:PORT/DB "
+                     "(default: sqlite under OUT)")
+  daily.add_argument("--keep-versions", type=int, default=3,
+                     help="versions the store keeps; older ones are deleted after the flip")
+  daily.add_argument("--beam-arg", action="append", default=None, dest="beam_args",
+                     help="a Beam pipeline argument (repeatable)")
+  daily.add_argument("--cache", action="store_true",
+                     help="reuse cached results of unchanged inputs (a cached publish does not "
+                     "write to the store again)")
+  daily.set_defaults(handler=_daily)
+
+
+def _add_states(commands) -> None:
+  states = commands.add_parser("states", help="list, inspect and roll back published states")
+  where = states.add_mutually_exclusive_group(required=True)
+  where.add_argument("--store", help="state store URI: sqlite:///PATH or redis://HOST:PORT/DB")
+  where.add_argument("--out", help="the output folder whose embedded store to use")
+  actions = states.add_subparsers(dest="action", required=True, metavar="ACTION")
+  actions.add_parser("list", help="every version, newest first, the current one marked")
+  actions.add_parser("current", help="print the current version")
+  for name, text in (("rollback", "make an earlier complete version current again"),
+                     ("delete", "delete a version that is not current")):
+    action = actions.add_parser(name, help=text)
+    action.add_argument("version", help="MODEL_VERSION@YYYY-MM-DD, as `list` prints it")
+  states.set_defaults(handler=_states)
 
 
 def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> None:
@@ -66,12 +110,19 @@ def _add_compile_kfp(commands) -> None:
   compile_kfp.add_argument("--data-root", default="",
                            help="default of the data_root runtime parameter (else set it at "
                            "submission)")
+  compile_kfp.add_argument("--pipeline", default="training", choices=("training", "daily"),
+                           help="the training pipeline, or the daily states pipeline")
   compile_kfp.add_argument("--serving-dir", default=None,
                            help="where the Pusher writes (default PIPELINE_ROOT/serving/ctxrec)")
   compile_kfp.add_argument("--beam-runner", default=beam_presets.DIRECT,
                            choices=beam_presets.RUNNERS)
   for option in ("project", "region", "temp-location", "flink-master", "spark-master"):
     compile_kfp.add_argument(f"--{option}", default=None)
+  for option, text in (("model-uri", "a pushed version directory"),
+                       ("serving-date", "YYYY-MM-DD"), ("store", "state store URI")):
+    compile_kfp.add_argument(f"--{option}", default="",
+                             help=f"daily: default of the {option.replace('-', '_')} runtime "
+                             f"parameter ({text}; else set it at submission)")
   _add_pipeline_options(compile_kfp, beam_help="a Beam pipeline argument (repeatable), after the "
                         "runner's preset, so it overrides it")
   compile_kfp.set_defaults(handler=_compile_kfp)
@@ -130,6 +181,62 @@ def _run(args: argparse.Namespace) -> None:
           + (f"pushed version {version} to {config.serving_dir}" if version else "not pushed"))
 
 
+def _daily(args: argparse.Namespace) -> None:
+  from ctxrec.components.state_publisher.config import StatePublisherConfig  # pylint: disable=g-import-not-at-top
+  from ctxrec.pipeline import config as pipeline_config  # pylint: disable=g-import-not-at-top
+  from ctxrec.pipeline import local_runner, run_log  # pylint: disable=g-import-not-at-top
+  from ctxrec.serving import model_versions  # pylint: disable=g-import-not-at-top
+
+  out = os.path.abspath(args.out)
+  model = model_versions.resolve_version_dir(
+      os.path.abspath(args.model) if args.model else pipeline_config.serving_dir(out))
+  config = pipeline_config.DailyPipelineConfig(
+      data_dir=os.path.abspath(args.data), output_dir=out, model_dir=model,
+      store_uri=args.store or pipeline_config.default_store_uri(out),
+      serving_date=args.serving_date, enable_cache=args.cache,
+      publisher=StatePublisherConfig(keep_versions=args.keep_versions),
+      beam_pipeline_args=(tuple(args.beam_args) if args.beam_args
+                          else pipeline_config.DEFAULT_BEAM_ARGS))
+  print(f"[ctxrec] full log: {run_log.attach(out)}", file=sys.stderr)
+  print(f"[ctxrec] model {model_versions.version_of(model)} ({model})", file=sys.stderr)
+  summary = local_runner.run_daily_local(config)
+  print(f"\nctxrec daily: done in {summary.seconds:.1f}s")
+  for run in summary.components:
+    print(f"  {run.component:<24} {run.state:<7} {run.seconds:7.1f}s")
+  print(f"states {summary.states_version}: {summary.states} users with a history "
+        f"({'already published' if summary.already_published else 'published'}), current in "
+        f"{summary.store}")
+
+
+def _states(args: argparse.Namespace) -> None:
+  from ctxrec.pipeline import config as pipeline_config  # pylint: disable=g-import-not-at-top
+  from ctxrec.serving import feature_store  # pylint: disable=g-import-not-at-top
+
+  uri = args.store or pipeline_config.default_store_uri(args.out)
+  with feature_store.open_store(uri) as store:
+    if args.action == "list":
+      _print_versions(store)
+    elif args.action == "current":
+      print(store.current() or "none")
+    elif args.action == "rollback":
+      store.rollback(feature_store.StatesVersion.parse(args.version))
+      print(f"{store.uri}: current is now {args.version}")
+    else:
+      store.delete(feature_store.StatesVersion.parse(args.version))
+      print(f"{store.uri}: deleted {args.version}")
+
+
+def _print_versions(store) -> None:
+  import datetime  # pylint: disable=g-import-not-at-top
+  current = store.current()
+  print(f"{'':2}{'version':<32}{'states':>10}  {'dim':>4}  {'status':<10} published (UTC)")
+  for info in store.versions():
+    published = (datetime.datetime.fromtimestamp(info.published, datetime.timezone.utc)
+                 .strftime("%Y-%m-%d %H:%M:%S") if info.published else "-")
+    print(f"{'*' if info.version == current else '':2}{str(info.version):<32}{info.rows:>10}  "
+          f"{info.dimension:>4}  {'complete' if info.complete else 'partial':<10} {published}")
+
+
 def _compile_kfp(args: argparse.Namespace) -> None:
   from ctxrec.kubeflow import beam_presets, compiler  # pylint: disable=g-import-not-at-top
 
@@ -137,10 +244,15 @@ def _compile_kfp(args: argparse.Namespace) -> None:
       runner=args.beam_runner, image=args.image, project=args.project, region=args.region,
       temp_location=args.temp_location, flink_master=args.flink_master,
       spark_master=args.spark_master, extra_args=tuple(args.beam_args or ()))
-  config = _pipeline_config(
-      args, data_dir=args.data_root, output_dir=args.pipeline_root,
-      pipeline_root_uri=args.pipeline_root, serving_uri=args.serving_dir,
-      beam_pipeline_args=tuple(beam_presets.beam_args(beam)))
+  where = dict(data_dir=args.data_root, output_dir=args.pipeline_root,
+               pipeline_root_uri=args.pipeline_root,
+               beam_pipeline_args=tuple(beam_presets.beam_args(beam)))
+  if args.pipeline == "daily":
+    from ctxrec.pipeline.config import DailyPipelineConfig  # pylint: disable=g-import-not-at-top
+    config = DailyPipelineConfig(model_dir=args.model_uri, serving_date=args.serving_date,
+                                 store_uri=args.store, **where)
+  else:
+    config = _pipeline_config(args, serving_uri=args.serving_dir, **where)
   compiler.compile_pipeline(config, args.image, args.out)
   print(f"wrote {args.out}: pipeline {config.pipeline_name} on image {args.image}, "
         f"Beam on {args.beam_runner}")
@@ -150,8 +262,9 @@ def _user_error(exc: BaseException) -> Optional[BaseException]:
   """The user-facing error in an exception's chain (TFX may wrap executor errors), if any."""
   from ctxrec.components.anomalies_gate.executor import DataAnomaliesError  # pylint: disable=g-import-not-at-top
   from ctxrec.components.sequence_example_gen.input_tables import InputError  # pylint: disable=g-import-not-at-top
+  from ctxrec.serving.feature_store import StateStoreError  # pylint: disable=g-import-not-at-top
   while exc is not None:
-    if isinstance(exc, (InputError, DataAnomaliesError)):
+    if isinstance(exc, (InputError, DataAnomaliesError, StateStoreError)):
       return exc
     exc = exc.__cause__ or exc.__context__
   return None

@@ -3,12 +3,17 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+from ctxrec.components.history_state_inferrer.config import HistoryStateInferrerConfig
 from ctxrec.components.pseudo_context.config import PseudoContextConfig
 from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
+from ctxrec.components.state_publisher.config import StatePublisherConfig
+from ctxrec.serving.feature_store.sqlite_store import sqlite_uri
 from ctxrec.trainer.config import TrainerConfig
 
 PIPELINE_NAME = "ctxrec"
+DAILY_PIPELINE_NAME = "ctxrec-daily"
+STATES_FILE = "states.sqlite"  # the embedded state store under the output folder
 MODEL_NAME = "ctxrec"  # the TF Serving model name
 # Single-process DirectRunner; pass --direct_running_mode=multi_processing to use more cores.
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
@@ -34,17 +39,65 @@ class PipelineConfig:
 
   @property
   def pipeline_root(self) -> str:
-    return self.pipeline_root_uri or os.path.join(self.output_dir, "pipeline_root")
+    return pipeline_root(self.output_dir, self.pipeline_root_uri)
 
   @property
   def metadata_path(self) -> str:
-    return os.path.join(self.output_dir, "metadata.sqlite")
+    return metadata_path(self.output_dir)
 
   @property
   def serving_dir(self) -> str:
     """Pushed models in TF Serving layout: serving_dir/<integer version>/saved_model.pb."""
-    return self.serving_uri or os.path.join(self.output_dir, "serving", MODEL_NAME)
+    return self.serving_uri or serving_dir(self.output_dir)
 
   @property
   def report_dir(self) -> str:
     return os.path.join(self.output_dir, "report")
+
+
+@dataclasses.dataclass(frozen=True)
+class DailyPipelineConfig:
+  """The daily job: one pushed model, the tables as of the serving day, the state store.
+
+  It shares the output folder (pipeline root and MLMD) with the training runs, so lineage runs
+  from the events through the model to the published states.
+  """
+  data_dir: str
+  output_dir: str
+  model_dir: str  # one pushed version: SERVING_DIR/<integer version>
+  store_uri: str  # sqlite:///PATH or redis://HOST:PORT/DB
+  serving_date: str = ""  # YYYY-MM-DD; empty: the day after the last event
+  inferrer: HistoryStateInferrerConfig = HistoryStateInferrerConfig()
+  publisher: StatePublisherConfig = StatePublisherConfig()
+  beam_pipeline_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
+  pipeline_name: str = DAILY_PIPELINE_NAME
+  # Publishing writes to a store outside MLMD: a rerun must publish again (say, after a Redis
+  # restart lost the states), so the daily run reuses no cached result unless asked.
+  enable_cache: bool = False
+  pipeline_root_uri: Optional[str] = None
+
+  @property
+  def pipeline_root(self) -> str:
+    return pipeline_root(self.output_dir, self.pipeline_root_uri)
+
+  @property
+  def metadata_path(self) -> str:
+    return metadata_path(self.output_dir)
+
+
+def pipeline_root(output_dir: str, uri: Optional[str] = None) -> str:
+  return uri or os.path.join(output_dir, "pipeline_root")
+
+
+def metadata_path(output_dir: str) -> str:
+  return os.path.join(output_dir, "metadata.sqlite")
+
+
+def serving_dir(output_dir: str) -> str:
+  """Pushed models of a local run: OUT/serving/<model>/<version>."""
+  return os.path.join(output_dir, "serving", MODEL_NAME)
+
+
+def default_store_uri(output_dir: str) -> str:
+  """The embedded state store of a local run: sqlite:///OUT/states.sqlite."""
+  return sqlite_uri(os.path.join(output_dir, STATES_FILE))

@@ -1,9 +1,9 @@
-"""Runs the training pipeline on this machine: LocalDagRunner with an SQLite MLMD store."""
+"""Runs the training and daily pipelines on this machine: LocalDagRunner, SQLite MLMD store."""
 import dataclasses
 import json
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -13,7 +13,10 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from ctxrec.components.retrieval_evaluator import report
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen import spec_keys as example_gen_keys
-from ctxrec.pipeline.config import PipelineConfig
+from ctxrec.components.state_publisher import spec_keys as publisher_keys
+from ctxrec.components.state_publisher.component import PublishedStates
+from ctxrec.pipeline.config import DailyPipelineConfig, PipelineConfig
+from ctxrec.pipeline.daily_pipeline import create_daily_pipeline
 from ctxrec.pipeline.training_pipeline import create_pipeline
 from ctxrec.transform.features import TRAIN
 
@@ -39,28 +42,63 @@ class RunSummary:
   report: Optional[dict] = None  # OUT/report/summary.json, when the run evaluated a model
 
 
+@dataclasses.dataclass
+class DailySummary:
+  """What a daily run did: per-component state and time, and the version it published."""
+  components: List[ComponentRun]
+  seconds: float
+  states_version: str
+  states: int
+  store: str
+  already_published: bool
+
+
 def run_local(config: PipelineConfig) -> RunSummary:
   """Runs the pipeline under config.output_dir; unchanged inputs reuse cached results."""
   tables = input_tables.locate_tables(config.data_dir)  # fail fast on a wrong --data
-  os.makedirs(config.output_dir, exist_ok=True)
-  connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-      config.metadata_path)
+  connection = _connection(config.output_dir, config.metadata_path)
   pipeline = create_pipeline(config, input_fingerprint=input_tables.fingerprint(tables),
                              metadata_connection_config=connection)
-  started = time.time()
-  before = _execution_ids(connection)
-  LocalDagRunner().run(pipeline)
-  summary = _summarise(connection, before, time.time() - started)
+  runs, seconds = _run(pipeline, connection)
+  summary = RunSummary(runs, _example_counts(connection), seconds)
   if not config.validate_only:
     summary.report = _publish_report(connection, config.report_dir)
   return summary
+
+
+def run_daily_local(config: DailyPipelineConfig) -> DailySummary:
+  """Runs the daily pipeline: states of the serving day, published to the store."""
+  tables = input_tables.locate_tables(config.data_dir)
+  connection = _connection(config.output_dir, config.metadata_path)
+  pipeline = create_daily_pipeline(config, input_fingerprint=input_tables.fingerprint(tables),
+                                   metadata_connection_config=connection)
+  runs, seconds = _run(pipeline, connection)
+  published = _latest(metadata_store.MetadataStore(connection), PublishedStates.TYPE_NAME)
+  properties = published.custom_properties
+  return DailySummary(runs, seconds, properties[publisher_keys.STATES_VERSION].string_value,
+                      properties[publisher_keys.ROWS].int_value,
+                      properties[publisher_keys.STORE].string_value,
+                      bool(properties[publisher_keys.ALREADY_PUBLISHED].int_value))
+
+
+def _connection(output_dir: str, metadata_path: str):
+  os.makedirs(output_dir, exist_ok=True)
+  return tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
+
+
+def _run(pipeline, connection) -> Tuple[List[ComponentRun], float]:
+  """Runs a pipeline with LocalDagRunner; returns what each component did and the wall time."""
+  started = time.time()
+  before = _execution_ids(connection)
+  LocalDagRunner().run(pipeline)
+  return _component_runs(connection, before), time.time() - started
 
 
 def _execution_ids(connection) -> set:
   return {e.id for e in metadata_store.MetadataStore(connection).get_executions()}
 
 
-def _summarise(connection, before: set, seconds: float) -> RunSummary:
+def _component_runs(connection, before: set) -> List[ComponentRun]:
   store = metadata_store.MetadataStore(connection)
   runs = []
   for execution in sorted(store.get_executions(), key=lambda e: e.id):
@@ -69,13 +107,17 @@ def _summarise(connection, before: set, seconds: float) -> RunSummary:
     elapsed = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1e3
     runs.append(ComponentRun(_node_id(store, execution.id),
                              _STATES.get(execution.last_known_state, "unknown"), elapsed))
+  return runs
+
+
+def _example_counts(connection) -> Dict[str, int]:
+  store = metadata_store.MetadataStore(connection)
   examples = max((a for a in store.get_artifacts_by_type("Examples")  # SequenceExampleGen's
                   if example_gen_keys.example_count(TRAIN) in a.custom_properties),
                  key=lambda a: a.id)
   prefix = example_gen_keys.EXAMPLE_COUNT_PREFIX
-  counts = {name[len(prefix):]: value.int_value
-            for name, value in examples.custom_properties.items() if name.startswith(prefix)}
-  return RunSummary(runs, counts, seconds)
+  return {name[len(prefix):]: value.int_value
+          for name, value in examples.custom_properties.items() if name.startswith(prefix)}
 
 
 def _node_id(store, execution_id: int) -> str:

@@ -1,11 +1,12 @@
 """Calls the exported signatures on batches of raw features: the catalog and eval examples."""
 import dataclasses
-from typing import Dict, Iterator, List, Mapping
+from typing import Dict, Iterator, List, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from ctxrec.components.user_history import History
 from ctxrec.transform import features as f
 
 CONTEXT_FEATURES = (f.CONTEXT_ITEM_ID, f.CONTEXT_CATEGORIES, f.CONTEXT_CONFIDENCES)
@@ -23,8 +24,9 @@ def call(function, inputs: Mapping[str, tf.Tensor]) -> Dict[str, np.ndarray]:
   return {name: value.numpy() for name, value in outputs.items()}
 
 
-def _padded(lists, width: int, fill) -> np.ndarray:
-  out = np.full((len(lists), width), fill, dtype=object if isinstance(fill, str) else np.float32)
+def _padded(lists, width: int, fill, dtype=None) -> np.ndarray:
+  dtype = dtype or (object if isinstance(fill, str) else np.float32)
+  out = np.full((len(lists), width), fill, dtype=dtype)
   for row, values in enumerate(lists):
     values = list(values)[:width]
     out[row, :len(values)] = values
@@ -36,6 +38,13 @@ def catalog_inputs(items: pd.DataFrame, max_categories: int) -> Dict[str, np.nda
   return {f.ITEM_ID: items[f.ITEM_ID].astype(str).to_numpy(dtype=object),
           f.ITEM_CATEGORIES: _padded(items[f.CATEGORIES], max_categories, ""),
           f.ITEM_CONFIDENCES: _padded(items[f.CONFIDENCES], max_categories, 0.0)}
+
+
+def history_batch(histories: Sequence[History], width: int) -> Dict[str, np.ndarray]:
+  """encode_history inputs for histories: left-aligned, most recent last, "" / 0 padding."""
+  return {f.HISTORY_ITEM_IDS: _padded([h.item_ids for h in histories], width, ""),
+          f.HISTORY_CATEGORIES: _padded([h.categories for h in histories], width, ""),
+          f.HISTORY_AGE_DAYS: _padded([h.age_days for h in histories], width, 0, np.int64)}
 
 
 def batches(inputs: Mapping[str, np.ndarray], size: int) -> Iterator[Dict[str, np.ndarray]]:

@@ -1,7 +1,7 @@
 """Turns one user's events into one tf.Example per conversion, honouring the time contract.
 
-History is the user's conversions before the start of the label's day (what a daily state
-job knows), most recent last; the real request context is the last view within the session
+History is `user_history.history_at_day` on the label's day (what the daily state job
+computes for that day); the real request context is the last view within the session
 window before the conversion, written for eval examples only (training gets pseudo-context).
 """
 import bisect
@@ -9,12 +9,13 @@ from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import tensorflow as tf
 
+from ctxrec.components import user_history
+from ctxrec.components.events_io import Event
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
 from ctxrec.components.sequence_example_gen.input_tables import Catalog
 from ctxrec.transform import features as f
 
-Event = Tuple[int, str, str]  # (timestamp, event_type, item_id)
 _EVENT_ORDER = {f.EVENT_VIEW: 0, f.EVENT_CONVERSION: 1}  # a view at the same second came first
 
 
@@ -44,17 +45,15 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
                         eval_start_day: int) -> Iterator[Tuple[str, tf.train.Example]]:
   """Yields (split, example) for each of the user's conversions that has a history."""
   ordered = sorted(events, key=lambda e: (e[0], _EVENT_ORDER[e[1]], e[2]))
-  conversions = [e for e in ordered if e[1] == f.EVENT_CONVERSION]
+  conversions = user_history.sort_conversions(
+      (e[0], e[2]) for e in ordered if e[1] == f.EVENT_CONVERSION)
   views = [e for e in ordered if e[1] == f.EVENT_VIEW]
-  conversion_times = [e[0] for e in conversions]
   view_times = [e[0] for e in views]
   demo = {f.demographic_feature(c): _bytes([v])
           for c, v in zip(config.demographic_columns, demographics)}
-  for timestamp, _, label in conversions:
+  for timestamp, label in conversions:
     day = timestamp // SECONDS_PER_DAY
-    day_start = day * SECONDS_PER_DAY
-    end = bisect.bisect_left(conversion_times, day_start)
-    history = conversions[max(0, end - config.history_length):end]
+    history = user_history.history_at_day(conversions, day, config.history_length, catalog)
     if not history:
       continue
     split = f.EVAL if day >= eval_start_day else f.TRAIN
@@ -64,9 +63,9 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
     label_item = catalog[label]
     feature = {
         f.EXAMPLE_USER_ID: _bytes([user_id]),
-        f.HISTORY_ITEM_IDS: _bytes(e[2] for e in history),
-        f.HISTORY_CATEGORIES: _bytes(catalog[e[2]].categories[0] for e in history),
-        f.HISTORY_AGE_DAYS: _ints((day_start - e[0]) // SECONDS_PER_DAY for e in history),
+        f.HISTORY_ITEM_IDS: _bytes(history.item_ids),
+        f.HISTORY_CATEGORIES: _bytes(history.categories),
+        f.HISTORY_AGE_DAYS: _ints(history.age_days),
         f.LABEL_ITEM_ID: _bytes([label]),
         f.LABEL_CATEGORIES: _bytes(label_item.categories),
         f.LABEL_CONFIDENCES: _floats(label_item.confidences),

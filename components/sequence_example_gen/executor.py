@@ -2,14 +2,13 @@
 import json
 import logging
 import os
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict
 
 import apache_beam as beam
-import pyarrow as pa
-import tensorflow as tf
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
+from ctxrec.components import events_io
 from ctxrec.components import examples_io
 from ctxrec.components.sequence_example_gen import example_builder
 from ctxrec.components.sequence_example_gen import input_tables
@@ -28,48 +27,6 @@ def config_from_exec_properties(exec_properties: Dict[str, Any]) -> SequenceExam
       eval_days=int(exec_properties[keys.EVAL_DAYS]),
       eval_start_date=exec_properties.get(keys.EVAL_START_DATE) or None,
       demographic_columns=tuple(json.loads(exec_properties[keys.DEMOGRAPHIC_COLUMNS])))
-
-
-def _event_tuple(user_id, item_id, event_type, timestamp) -> Tuple[str, example_builder.Event]:
-  return user_id, (int(float(timestamp)) if isinstance(timestamp, str) else int(timestamp),
-                   event_type, item_id)
-
-
-def _table_rows(table: pa.Table) -> Iterator[Tuple[str, example_builder.Event]]:
-  columns = [table.column(c).to_pylist() for c in f.EVENTS_COLUMNS]
-  for user_id, item_id, event_type, timestamp in zip(*columns):
-    yield _event_tuple(user_id, item_id, event_type, timestamp)
-
-
-class _CsvRow(beam.DoFn):
-  """Parses one CSV line by the header's column positions."""
-
-  def __init__(self, header: List[str]):
-    self._positions = [header.index(c) for c in f.EVENTS_COLUMNS]
-
-  def process(self, line: str):
-    import csv  # pylint: disable=g-import-not-at-top
-    cells = next(csv.reader([line]))
-    yield _event_tuple(*(cells[p] for p in self._positions))
-
-
-@beam.ptransform_fn
-def ReadEvents(pipeline: beam.Pipeline, path: str) -> beam.PCollection:  # pylint: disable=invalid-name
-  """Reads events.parquet or events.csv as (user_id, (timestamp, event_type, item_id))."""
-  if path.endswith(".parquet"):
-    return (pipeline
-            | "ReadParquet" >> beam.io.ReadFromParquetBatched(path, columns=list(f.EVENTS_COLUMNS))
-            | "Rows" >> beam.FlatMap(_table_rows))
-  with tf.io.gfile.GFile(path) as handle:
-    header = [c.strip() for c in handle.readline().rstrip("\n").split(",")]
-  return (pipeline
-          | "ReadCsv" >> beam.io.ReadFromText(path, skip_header_lines=1)
-          | "Parse" >> beam.ParDo(_CsvRow(header)))
-
-
-def _is_kept(keyed_event, catalog) -> bool:
-  _, (_, event_type, item_id) = keyed_event
-  return event_type in f.EVENT_TYPES and item_id in catalog
 
 
 def _examples_of_user(grouped, catalog, users, config, eval_start_day):
@@ -118,8 +75,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         pipeline | "UsersPath" >> beam.Create([tables.users])
         | "LoadUsers" >> beam.Map(input_tables.load_users, config.demographic_columns))
     splits = (pipeline
-              | "ReadEvents" >> ReadEvents(tables.events)  # pylint: disable=no-value-for-parameter
-              | "KeepKnown" >> beam.Filter(_is_kept, catalog)
+              | "ReadEvents" >> events_io.ReadEvents(tables.events)  # pylint: disable=no-value-for-parameter
+              | "KeepKnown" >> beam.Filter(events_io.is_kept, catalog)
               | "ByUser" >> beam.GroupByKey()
               | "Examples" >> beam.FlatMap(_examples_of_user, catalog, users, config,
                                            eval_start_day).with_outputs(*f.SPLITS))

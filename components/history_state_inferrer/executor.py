@@ -1,0 +1,149 @@
+"""HistoryStateInferrer executor: every user's history on the serving day → encode_history.
+
+Beam: conversions before the serving day's start → the last `history_length` per user (a
+combiner, so a heavy user's log never sits in memory whole) → `user_history.history_at_day`
+→ RunInference of `encode_history` (KeyedModelHandler over EncodeHistoryModelHandler) →
+Parquet shards of (user_id, state). The cold-start state is computed by the same handler code.
+"""
+import datetime
+import logging
+from typing import Iterable, List, Sequence, Tuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import artifact_utils
+
+from ctxrec.components import events_io
+from ctxrec.components import examples_io
+from ctxrec.components import history_states
+from ctxrec.components import pushed_model
+from ctxrec.components import user_history
+from ctxrec.components.history_state_inferrer import spec_keys as keys
+from ctxrec.components.history_state_inferrer.config import HistoryStateInferrerConfig
+from ctxrec.components.history_state_inferrer.model_handler import EMPTY_HISTORY
+from ctxrec.components.history_state_inferrer.model_handler import METRICS_NAMESPACE
+from ctxrec.components.history_state_inferrer.model_handler import EncodeHistory
+from ctxrec.components.history_state_inferrer.model_handler import EncodeHistoryModelHandler
+from ctxrec.components.sequence_example_gen import input_tables
+from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, day_to_date
+from ctxrec.components.sequence_example_gen.input_tables import InputError
+from ctxrec.components.user_history import Conversion, History
+from ctxrec.serving.feature_store import StatesVersion
+
+USERS_COUNTER = "users"
+STALE_AFTER_DAYS = 2  # a serving day this long after the last event gets a warning
+
+
+class LastConversions(beam.CombineFn):
+  """A user's last `length` conversions before `day` (all inputs are before it already)."""
+
+  def __init__(self, day: int, length: int):
+    super().__init__()
+    self._day, self._length = day, length
+
+  def _trim(self, conversions: Iterable[Conversion]) -> List[Conversion]:
+    return list(user_history.last_conversions(
+        user_history.sort_conversions(conversions), self._day, self._length))
+
+  def create_accumulator(self) -> List[Conversion]:
+    return []
+
+  def add_input(self, accumulator: List[Conversion], conversion: Conversion) -> List[Conversion]:
+    accumulator.append(conversion)
+    return self._trim(accumulator) if len(accumulator) > 2 * self._length else accumulator
+
+  def merge_accumulators(self, accumulators: Iterable[List[Conversion]]) -> List[Conversion]:
+    return self._trim(c for accumulator in accumulators for c in accumulator)
+
+  def extract_output(self, accumulator: List[Conversion]) -> List[Conversion]:
+    return self._trim(accumulator)
+
+
+def serving_day(serving_date: str, scan: input_tables.EventsScan, events_path: str) -> int:
+  """The epoch day states are computed for; empty means the day after the last event."""
+  last_day = scan.max_timestamp // SECONDS_PER_DAY
+  if not serving_date:
+    return last_day + 1
+  try:
+    day = (datetime.date.fromisoformat(serving_date) - datetime.date(1970, 1, 1)).days
+  except ValueError:
+    raise InputError(f"serving_date {serving_date!r} is not a YYYY-MM-DD date") from None
+  first_day = scan.min_timestamp // SECONDS_PER_DAY
+  if day <= first_day:
+    raise InputError(
+        f"serving_date {serving_date} is not after the first event's day "
+        f"({day_to_date(first_day)}) in {events_path}: no user has a history before it; pass a "
+        f"date from {day_to_date(first_day + 1)} on (the day after the last event is "
+        f"{day_to_date(last_day + 1)})")
+  if day > last_day + STALE_AFTER_DAYS:
+    logging.warning("HistoryStateInferrer: serving_date %s is %d days after the last event "
+                    "(%s): are the logs up to date?", serving_date, day - last_day - 1,
+                    day_to_date(last_day))
+  return day
+
+
+def _history(keyed: Tuple[str, Sequence[Conversion]], catalog, day: int,
+             length: int) -> Tuple[str, History]:
+  user_id, conversions = keyed
+  return user_id, user_history.history_at_day(conversions, day, length, catalog)
+
+
+def _table(batch: Sequence[Tuple[str, PredictionResult]], version: StatesVersion):
+  beam.metrics.Metrics.counter(METRICS_NAMESPACE, USERS_COUNTER).inc(len(batch))
+  states = np.stack([result.inference for _, result in batch])
+  return history_states.to_table([user_id for user_id, _ in batch], states, version)
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+  """Computes the history state of every user with a conversion before the serving day."""
+
+  def Do(self, input_dict, output_dict, exec_properties) -> None:
+    self._log_startup(input_dict, output_dict, exec_properties)
+    config = HistoryStateInferrerConfig.from_json(exec_properties[keys.CONFIG])
+    pushed = artifact_utils.get_single_instance(input_dict[keys.PUSHED_MODEL])
+    model_dir = pushed_model.model_dir(pushed)
+    encoder = EncodeHistory(model_dir)  # fails early on a model without encode_history
+    tables = input_tables.locate_tables(exec_properties[keys.INPUT_BASE])
+    scan = input_tables.scan_events(tables.events, input_tables.load_items(tables.items))
+    day = serving_day(exec_properties.get(keys.SERVING_DATE) or "", scan, tables.events)
+    version = StatesVersion(pushed_model.model_version(pushed), day_to_date(day))
+    logging.info("HistoryStateInferrer: states %s (history_length %d, dimension %d) from %s",
+                 version, encoder.history_length, encoder.dimension, tables.events)
+
+    states = artifact_utils.get_single_instance(output_dict[keys.HISTORY_STATES])
+    users = self._run_beam(tables, model_dir, encoder, config, day, version, states)
+    if users == 0:
+      raise InputError(f"{tables.events}: no conversion on a catalogued item before "
+                       f"{version.serving_date}; no user has a history to encode")
+    history_states.write_cold_start(states, encoder([EMPTY_HISTORY])[0], version)
+    history_states.set_properties(states, version, encoder.dimension, users)
+    logging.info("HistoryStateInferrer: %d users with a history; the rest get the cold-start "
+                 "state", users)
+
+  def _run_beam(self, tables, model_dir: str, encoder: EncodeHistory,
+                config: HistoryStateInferrerConfig, day: int, version: StatesVersion,
+                states) -> int:
+    handler = KeyedModelHandler(EncodeHistoryModelHandler(
+        model_dir, config.min_batch_size, config.max_batch_size))
+    length = encoder.history_length
+    pipeline = self._make_beam_pipeline()
+    catalog = beam.pvalue.AsSingleton(
+        pipeline | "ItemsPath" >> beam.Create([tables.items])
+        | "LoadItems" >> beam.Map(input_tables.load_items))
+    _ = (pipeline
+         | "ReadConversions" >> events_io.ReadEvents(  # pylint: disable=no-value-for-parameter
+             tables.events, conversions_before=day * SECONDS_PER_DAY)
+         | "KeepKnown" >> beam.Filter(events_io.is_kept, catalog)
+         | "Conversion" >> beam.MapTuple(lambda user, event: (user, (event[0], event[2])))
+         | "LastConversions" >> beam.CombinePerKey(LastConversions(day, length))
+         | "History" >> beam.Map(_history, catalog, day, length)
+         | "EncodeHistory" >> RunInference(handler)
+         | "Batch" >> beam.BatchElements(min_batch_size=config.min_batch_size,
+                                         max_batch_size=config.max_batch_size)
+         | "Table" >> beam.Map(_table, version)
+         | "Write" >> history_states.write_states(states, encoder.dimension))
+    result = pipeline.run()
+    result.wait_until_finish()
+    return examples_io.counter(result, METRICS_NAMESPACE, USERS_COUNTER)

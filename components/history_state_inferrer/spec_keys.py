@@ -1,0 +1,7 @@
+"""Names of HistoryStateInferrer's parameters, input and output, shared by spec and executor."""
+INPUT_BASE = "input_base"
+INPUT_FINGERPRINT = "input_fingerprint"
+SERVING_DATE = "serving_date"
+CONFIG = "config"
+PUSHED_MODEL = "pushed_model"
+HISTORY_STATES = "history_states"

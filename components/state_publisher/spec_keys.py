@@ -1,0 +1,12 @@
+"""Names of StatePublisher's parameters, inputs, output and output properties."""
+STORE_URI = "store_uri"
+CONFIG = "config"
+HISTORY_STATES = "history_states"
+PUSHED_MODEL = "pushed_model"
+PUBLISHED_STATES = "published_states"
+# PublishedStates properties:
+STATES_VERSION = "states_version"
+ROWS = "rows"
+ALREADY_PUBLISHED = "already_published"
+PRUNED = "pruned"
+STORE = "store"
