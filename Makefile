@@ -8,10 +8,18 @@ PYTHON310 := $(shell for p in python3.10 $$(ls -d $$HOME/.pyenv/versions/3.10*/b
 	$$p -c "import sys; assert sys.version_info[:2] == (3, 10)" 2>/dev/null && { command -v $$p; break; }; done)
 DATA ?= data/demo
 OUT ?= out/demo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lock clean
+.PHONY: setup redis-server run test lock clean
 
-setup: $(STAMP)
+setup: $(STAMP) redis-server
+
+# The Redis state store (and its tests, which start their own server) need redis-server.
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  echo "make setup: installing redis-server (Debian package) for the Redis state store"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 
 $(STAMP): pyproject.toml constraints.txt
 	@if [ -z "$(PYTHON310)" ]; then echo "make setup: Python 3.10 not found: install it (e.g. 'pyenv install 3.10.13') so that python3.10 is on PATH" >&2; exit 1; fi

@@ -18,6 +18,7 @@ from ctxrec.components.state_publisher.component import PublishedStates
 from ctxrec.pipeline.config import DailyPipelineConfig, PipelineConfig
 from ctxrec.pipeline.daily_pipeline import create_daily_pipeline
 from ctxrec.pipeline.training_pipeline import create_pipeline
+from ctxrec.serving import feature_store
 from ctxrec.transform.features import TRAIN
 
 _NODE_CONTEXT = "node"
@@ -69,6 +70,7 @@ def run_local(config: PipelineConfig) -> RunSummary:
 def run_daily_local(config: DailyPipelineConfig) -> DailySummary:
   """Runs the daily pipeline: states of the serving day, published to the store."""
   tables = input_tables.locate_tables(config.data_dir)
+  feature_store.open_store(config.store_uri).close()  # a bad store fails before any work
   connection = _connection(config.output_dir, config.metadata_path)
   pipeline = create_daily_pipeline(config, input_fingerprint=input_tables.fingerprint(tables),
                                    metadata_connection_config=connection)

@@ -5,6 +5,7 @@ from typing import Callable, Optional, Sequence
 
 import pandas as pd
 import pytest
+import redis
 
 from ctxrec.transform import features as f
 
@@ -57,6 +58,7 @@ def tiny_data(tmp_path_factory) -> str:
 
 
 TINY_TRAIN_STEPS = 250
+TINY_SERVING_DATE = "2026-01-25"  # inside the tiny world's 30 days: some events come after it
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +93,67 @@ def tiny_output(tiny_pipeline) -> Callable[[str, str], str]:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tiny_pipeline) -> str:
   return os.path.join(latest_output(tiny_pipeline[0], "Trainer", "model"), "Format-Serving")
+
+
+@pytest.fixture(scope="session")
+def tiny_pushed_model(tiny_pipeline) -> str:
+  """The version directory the tiny training run pushed (SERVING_DIR/<version>)."""
+  from ctxrec.serving import model_versions
+  return model_versions.resolve_version_dir(tiny_pipeline[0].serving_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_daily(tiny_data, tiny_pipeline, tiny_pushed_model):
+  """The daily pipeline run once on tiny, into the training run's output folder and an SQLite
+  store there: (config, daily summary)."""
+  from ctxrec.pipeline import config as pipeline_config
+  from ctxrec.pipeline import local_runner
+  out = tiny_pipeline[0].output_dir
+  config = pipeline_config.DailyPipelineConfig(
+      data_dir=tiny_data, output_dir=out, model_dir=tiny_pushed_model,
+      store_uri=pipeline_config.default_store_uri(out), serving_date=TINY_SERVING_DATE)
+  return config, local_runner.run_daily_local(config)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+  """A real redis-server for the session, on a free loopback port (`make setup` installs it)."""
+  from ctxrec.serving.feature_store.local_redis import LocalRedis
+  with LocalRedis() as server:
+    yield server
+
+
+@pytest.fixture(params=("sqlite", "redis"))
+def store_uri(request, tmp_path, redis_server) -> str:
+  """A fresh, empty state store of each backend: a test using it runs once per backend."""
+  if request.param == "sqlite":
+    return f"sqlite:///{os.path.join(tmp_path, 'states.sqlite').lstrip('/')}"
+  client = redis.Redis.from_url(redis_server.uri)
+  client.flushdb()
+  client.close()
+  return redis_server.uri
+
+
+@pytest.fixture
+def save_encoder(tmp_path) -> Callable:
+  """Saves a small real SavedModel with an `encode_history`-shaped signature (zeros out) under
+  tmp/models/<version>; `signature` renames it to build a model the daily job must refuse."""
+  import tensorflow as tf
+
+  def save(version: int = 7, dimension: int = 8, length: int = 3,
+           signature: str = f.SIGNATURE_ENCODE_HISTORY) -> str:
+    specs = {f.HISTORY_ITEM_IDS: tf.TensorSpec([None, length], tf.string, f.HISTORY_ITEM_IDS),
+             f.HISTORY_CATEGORIES: tf.TensorSpec([None, length], tf.string,
+                                                 f.HISTORY_CATEGORIES),
+             f.HISTORY_AGE_DAYS: tf.TensorSpec([None, length], tf.int64, f.HISTORY_AGE_DAYS)}
+
+    @tf.function(input_signature=[specs])
+    def encode(inputs):
+      batch = tf.shape(inputs[f.HISTORY_ITEM_IDS])[0]
+      return {f.HISTORY_STATE: tf.zeros([batch, dimension])}
+
+    path = os.path.join(tmp_path, "models", str(version))
+    tf.saved_model.save(tf.Module(), path, signatures={signature: encode.get_concrete_function()})
+    return path
+
+  return save

@@ -1,31 +1,8 @@
-"""Both StateStore backends, so one suite runs against each: SQLite in a temp file, Redis on a
-real redis-server started for the session on a free loopback port."""
-import os
-
+"""The StateStore suite's fixtures (`store_uri`, one per backend, is in tests/conftest.py)."""
 import pytest
 import redis
 
 from ctxrec.serving import feature_store
-from ctxrec.serving.feature_store.local_redis import LocalRedis
-
-BACKENDS = ("sqlite", "redis")
-
-
-@pytest.fixture(scope="session")
-def redis_server():
-  with LocalRedis() as server:
-    yield server
-
-
-@pytest.fixture(params=BACKENDS)
-def store_uri(request, tmp_path, redis_server) -> str:
-  """A fresh, empty store of each backend: a test using it runs once per backend."""
-  if request.param == "sqlite":
-    return f"sqlite:///{os.path.join(tmp_path, 'states.sqlite').lstrip('/')}"
-  client = redis.Redis.from_url(redis_server.uri)
-  client.flushdb()
-  client.close()
-  return redis_server.uri
 
 
 @pytest.fixture
