@@ -4,11 +4,14 @@ import os
 import sys
 import time
 
+from ctxrec import progress
+
 _PROGRESS_PREFIX = "Component "  # LocalDagRunner: "Component X is running." / "... is finished."
 
 
 class _ProgressHandler(logging.Handler):
-  """Echoes LocalDagRunner's per-component start/finish lines, with elapsed time."""
+  """Echoes LocalDagRunner's per-component start/finish lines, with elapsed time, and the
+  progress lines of long steps."""
 
   def __init__(self):
     super().__init__(logging.INFO)
@@ -16,6 +19,9 @@ class _ProgressHandler(logging.Handler):
 
   def emit(self, record: logging.LogRecord) -> None:
     message = record.getMessage()
+    if record.name == progress.LOGGER_NAME:
+      print(f"[ctxrec]   {message}", file=sys.stderr, flush=True)
+      return
     if not message.startswith(_PROGRESS_PREFIX):
       return
     name = message[len(_PROGRESS_PREFIX):].split(" ", 1)[0]

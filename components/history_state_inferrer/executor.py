@@ -5,6 +5,7 @@ combiner, so a heavy user's log never sits in memory whole) → `user_history.hi
 → RunInference of `encode_history` (KeyedModelHandler over EncodeHistoryModelHandler) →
 Parquet shards of (user_id, state). The cold-start state is computed by the same handler code.
 """
+import dataclasses
 import datetime
 import logging
 from typing import Iterable, List, Sequence, Tuple
@@ -15,6 +16,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
+from ctxrec import progress
 from ctxrec.components import events_io
 from ctxrec.components import examples_io
 from ctxrec.components import history_states
@@ -33,6 +35,7 @@ from ctxrec.components.user_history import Conversion, History
 from ctxrec.serving.feature_store import StatesVersion
 
 USERS_COUNTER = "users"
+PROGRESS_EVERY = 50_000  # users between progress lines (per worker)
 STALE_AFTER_DAYS = 2  # a serving day this long after the last event gets a warning
 
 
@@ -90,10 +93,21 @@ def _history(keyed: Tuple[str, Sequence[Conversion]], catalog, day: int,
   return user_id, user_history.history_at_day(conversions, day, length, catalog)
 
 
-def _table(batch: Sequence[Tuple[str, PredictionResult]], version: StatesVersion):
-  beam.metrics.Metrics.counter(METRICS_NAMESPACE, USERS_COUNTER).inc(len(batch))
-  states = np.stack([result.inference for _, result in batch])
-  return history_states.to_table([user_id for user_id, _ in batch], states, version)
+class _ToTable(beam.DoFn):
+  """Batches of (user, state) → Arrow tables of the states files; counts and reports users."""
+
+  def __init__(self, version: StatesVersion):
+    super().__init__()
+    self._version = version
+    self._users = 0
+
+  def process(self, batch: Sequence[Tuple[str, PredictionResult]]):
+    beam.metrics.Metrics.counter(METRICS_NAMESPACE, USERS_COUNTER).inc(len(batch))
+    if (self._users + len(batch)) // PROGRESS_EVERY > self._users // PROGRESS_EVERY:
+      progress.report("HistoryStateInferrer: %d users encoded", self._users + len(batch))
+    self._users += len(batch)
+    states = np.stack([result.inference for _, result in batch])
+    yield history_states.to_table([user_id for user_id, _ in batch], states, self._version)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -113,7 +127,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  version, encoder.history_length, encoder.dimension, tables.events)
 
     states = artifact_utils.get_single_instance(output_dict[keys.HISTORY_STATES])
-    users = self._run_beam(tables, model_dir, encoder, config, day, version, states)
+    job = StatesJob(tables, model_dir, encoder.history_length, encoder.dimension, config, day,
+                    version)
+    users = job.run(self._make_beam_pipeline(), states)
     if users == 0:
       raise InputError(f"{tables.events}: no conversion on a catalogued item before "
                        f"{version.serving_date}; no user has a history to encode")
@@ -122,28 +138,41 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     logging.info("HistoryStateInferrer: %d users with a history; the rest get the cold-start "
                  "state", users)
 
-  def _run_beam(self, tables, model_dir: str, encoder: EncodeHistory,
-                config: HistoryStateInferrerConfig, day: int, version: StatesVersion,
-                states) -> int:
+
+@dataclasses.dataclass(frozen=True)
+class StatesJob:
+  """The Beam job: every user's history on `day` → encode_history → the artifact's shards."""
+  tables: input_tables.TableFiles
+  model_dir: str
+  history_length: int
+  dimension: int
+  config: HistoryStateInferrerConfig
+  day: int
+  version: StatesVersion
+
+  def run(self, pipeline: beam.Pipeline, states) -> int:
+    """Runs the job on `pipeline`, writing into the HistoryStates artifact; returns the users."""
+    self.expand(pipeline, states)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return examples_io.counter(result, METRICS_NAMESPACE, USERS_COUNTER)
+
+  def expand(self, pipeline: beam.Pipeline, states) -> None:
     handler = KeyedModelHandler(EncodeHistoryModelHandler(
-        model_dir, config.min_batch_size, config.max_batch_size))
-    length = encoder.history_length
-    pipeline = self._make_beam_pipeline()
+        self.model_dir, self.config.min_batch_size, self.config.max_batch_size))
+    day, length = self.day, self.history_length
     catalog = beam.pvalue.AsSingleton(
-        pipeline | "ItemsPath" >> beam.Create([tables.items])
+        pipeline | "ItemsPath" >> beam.Create([self.tables.items])
         | "LoadItems" >> beam.Map(input_tables.load_items))
     _ = (pipeline
          | "ReadConversions" >> events_io.ReadEvents(  # pylint: disable=no-value-for-parameter
-             tables.events, conversions_before=day * SECONDS_PER_DAY)
+             self.tables.events, conversions_before=day * SECONDS_PER_DAY)
          | "KeepKnown" >> beam.Filter(events_io.is_kept, catalog)
          | "Conversion" >> beam.MapTuple(lambda user, event: (user, (event[0], event[2])))
          | "LastConversions" >> beam.CombinePerKey(LastConversions(day, length))
          | "History" >> beam.Map(_history, catalog, day, length)
          | "EncodeHistory" >> RunInference(handler)
-         | "Batch" >> beam.BatchElements(min_batch_size=config.min_batch_size,
-                                         max_batch_size=config.max_batch_size)
-         | "Table" >> beam.Map(_table, version)
-         | "Write" >> history_states.write_states(states, encoder.dimension))
-    result = pipeline.run()
-    result.wait_until_finish()
-    return examples_io.counter(result, METRICS_NAMESPACE, USERS_COUNTER)
+         | "Batch" >> beam.BatchElements(min_batch_size=self.config.min_batch_size,
+                                         max_batch_size=self.config.max_batch_size)
+         | "Table" >> beam.ParDo(_ToTable(self.version))
+         | "Write" >> history_states.write_states(states, self.dimension))

@@ -4,6 +4,7 @@ import logging
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from ctxrec import progress
 from ctxrec.components import history_states
 from ctxrec.components import pushed_model
 from ctxrec.components.history_state_inferrer.model_handler import EncodeHistory
@@ -67,16 +68,16 @@ def publish(store: feature_store.StateStore, states,
                store.uri)
   logged = [0]
 
-  def progress(written: int) -> None:
+  def report(written: int) -> None:
     if written - logged[0] >= PROGRESS_EVERY or written == expected:
-      logging.info("StatePublisher: %d / %d states written", written, expected)
+      progress.report("StatePublisher: %d / %d states written", written, expected)
       logged[0] = written
 
   result = store.publish(
       version, states.get_int_custom_property(history_states.DIMENSION),
       history_states.read_cold_start(states),
       history_states.read_states(states, config.batch_size), expected_rows=expected,
-      keep=config.keep_versions, progress=progress)
+      keep=config.keep_versions, progress=report)
   logging.info("StatePublisher: %s is current in %s (%d states%s)", version,
                store.uri, result.rows,
                "; it was already published" if result.already_published else "")
