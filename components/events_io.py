@@ -1,13 +1,13 @@
-"""Reads the events table in Beam as (user_id, (timestamp, event_type, item_id)) elements.
+"""Reads the events table in Beam.
 
-Shared by SequenceExampleGen (every event) and HistoryStateInferrer (only conversions before
-the serving day, filtered per Arrow batch before any element is made, since they are a small
-part of a large log).
+`ReadEvents`: every event as (user_id, (timestamp, event_type, item_id)), for SequenceExampleGen.
+`ReadUserConversions`: the conversions on catalogued items before a time, grouped by user, for
+the daily states; on Parquet they are filtered and grouped per Arrow batch before any element is
+made, since they are a small part of a large log.
 """
-from typing import Iterator, List, Mapping, Optional, Tuple
+from typing import Callable, Iterator, List, Mapping, Tuple
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow as tf
@@ -16,6 +16,7 @@ from ctxrec.transform import features as f
 
 Event = Tuple[int, str, str]  # (timestamp, event_type, item_id)
 KeyedEvent = Tuple[str, Event]
+UserConversions = Tuple[str, List[Tuple[int, str]]]  # (user_id, [(timestamp, item_id)])
 
 
 def _event_tuple(user_id, item_id, event_type, timestamp) -> KeyedEvent:
@@ -23,19 +24,7 @@ def _event_tuple(user_id, item_id, event_type, timestamp) -> KeyedEvent:
                    event_type, item_id)
 
 
-def _conversions_before(table: pa.Table, before: int) -> pa.Table:
-  """The table's conversion rows with an integer timestamp before `before` (vectorised)."""
-  timestamps = table.column(f.TIMESTAMP)
-  if not pa.types.is_integer(timestamps.type):
-    return table  # text timestamps: left to the per-element filter
-  mask = pc.and_(pc.equal(table.column(f.EVENT_TYPE), f.EVENT_CONVERSION),
-                 pc.less(timestamps, before))
-  return table.filter(pc.fill_null(mask, False))
-
-
-def _table_rows(table: pa.Table, conversions_before: Optional[int]) -> Iterator[KeyedEvent]:
-  if conversions_before is not None:
-    table = _conversions_before(table, conversions_before)
+def _table_rows(table: pa.Table) -> Iterator[KeyedEvent]:
   columns = [table.column(c).to_pylist() for c in f.EVENTS_COLUMNS]
   for user_id, item_id, event_type, timestamp in zip(*columns):
     yield _event_tuple(user_id, item_id, event_type, timestamp)
@@ -53,32 +42,70 @@ class _CsvRow(beam.DoFn):
     yield _event_tuple(*(cells[p] for p in self._positions))
 
 
-def is_conversion_before(keyed_event: KeyedEvent, before: int) -> bool:
-  _, (timestamp, event_type, _) = keyed_event
-  return event_type == f.EVENT_CONVERSION and timestamp < before
-
-
 @beam.ptransform_fn
-def ReadEvents(pipeline: beam.Pipeline, path: str,  # pylint: disable=invalid-name
-               conversions_before: Optional[int] = None) -> beam.PCollection:
-  """events.parquet or events.csv as keyed events; only conversions before a timestamp if given."""
+def ReadEvents(pipeline: beam.Pipeline, path: str) -> beam.PCollection:  # pylint: disable=invalid-name
+  """Reads events.parquet or events.csv as (user_id, (timestamp, event_type, item_id))."""
   if path.endswith(".parquet"):
-    events = (pipeline
-              | "ReadParquet" >> beam.io.ReadFromParquetBatched(path,
-                                                                columns=list(f.EVENTS_COLUMNS))
-              | "Rows" >> beam.FlatMap(_table_rows, conversions_before))
-  else:
-    with tf.io.gfile.GFile(path) as handle:
-      header = [c.strip() for c in handle.readline().rstrip("\n").split(",")]
-    events = (pipeline
-              | "ReadCsv" >> beam.io.ReadFromText(path, skip_header_lines=1)
-              | "Parse" >> beam.ParDo(_CsvRow(header)))
-  if conversions_before is None:
-    return events
-  return events | "ConversionsBefore" >> beam.Filter(is_conversion_before, conversions_before)
+    return (pipeline
+            | "ReadParquet" >> beam.io.ReadFromParquetBatched(path, columns=list(f.EVENTS_COLUMNS))
+            | "Rows" >> beam.FlatMap(_table_rows))
+  with tf.io.gfile.GFile(path) as handle:
+    header = [c.strip() for c in handle.readline().rstrip("\n").split(",")]
+  return (pipeline
+          | "ReadCsv" >> beam.io.ReadFromText(path, skip_header_lines=1)
+          | "Parse" >> beam.ParDo(_CsvRow(header)))
 
 
 def is_kept(keyed_event: KeyedEvent, catalog: Mapping) -> bool:
   """An event of a known type on a catalogued item (the others are dropped and counted)."""
   _, (_, event_type, item_id) = keyed_event
   return event_type in f.EVENT_TYPES and item_id in catalog
+
+
+def _is_conversion_before(keyed_event: KeyedEvent, before: int) -> bool:
+  _, (timestamp, event_type, _) = keyed_event
+  return event_type == f.EVENT_CONVERSION and timestamp < before
+
+
+def _batch_conversions(table: pa.Table, before: int,
+                       load_catalog: Callable[[], Mapping]) -> Iterator[UserConversions]:
+  """One Parquet batch's catalogued conversions before `before`, one element per user."""
+  catalog = load_catalog()
+  if not pa.types.is_integer(table.column(f.TIMESTAMP).type):  # text timestamps: row by row
+    for keyed in _table_rows(table):
+      user_id, (timestamp, _, item_id) = keyed
+      if _is_conversion_before(keyed, before) and item_id in catalog:
+        yield user_id, [(timestamp, item_id)]
+    return
+  keep = pc.and_(pc.equal(table.column(f.EVENT_TYPE), f.EVENT_CONVERSION),
+                 pc.less(table.column(f.TIMESTAMP), before))
+  grouped = table.filter(pc.fill_null(keep, False)).group_by(f.USER_ID).aggregate(
+      [(f.TIMESTAMP, "list"), (f.ITEM_ID, "list")])
+  columns = (grouped.column(f.USER_ID).to_pylist(),
+             grouped.column(f"{f.TIMESTAMP}_list").to_pylist(),
+             grouped.column(f"{f.ITEM_ID}_list").to_pylist())
+  for user_id, timestamps, item_ids in zip(*columns):
+    conversions = [(t, i) for t, i in zip(timestamps, item_ids) if i in catalog]
+    if conversions:
+      yield user_id, conversions
+
+
+def _is_catalogued_conversion_before(keyed_event: KeyedEvent, before: int,
+                                     load_catalog: Callable[[], Mapping]) -> bool:
+  return _is_conversion_before(keyed_event, before) and is_kept(keyed_event, load_catalog())
+
+
+@beam.ptransform_fn
+def ReadUserConversions(pipeline: beam.Pipeline, path: str, before: int,  # pylint: disable=invalid-name
+                        load_catalog: Callable[[], Mapping]) -> beam.PCollection:
+  """Conversions on catalogued items before the timestamp `before`, as (user_id,
+  [(timestamp, item_id)]); a user may come in several elements. `load_catalog` gives the
+  catalog (cheaply after its first call in a process)."""
+  if path.endswith(".parquet"):
+    return (pipeline
+            | "ReadParquet" >> beam.io.ReadFromParquetBatched(path, columns=list(f.EVENTS_COLUMNS))
+            | "Conversions" >> beam.FlatMap(_batch_conversions, before, load_catalog))
+  return (pipeline
+          | "ReadEvents" >> ReadEvents(path)  # pylint: disable=no-value-for-parameter
+          | "Catalogued" >> beam.Filter(_is_catalogued_conversion_before, before, load_catalog)
+          | "Conversions" >> beam.MapTuple(lambda user, event: (user, [(event[0], event[2])])))

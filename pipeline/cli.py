@@ -3,9 +3,13 @@ published states, compile the pipelines for Kubeflow."""
 import argparse
 import os
 import sys
+import warnings
 from typing import List, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep output readable
+# Google's client libraries (through TFX) warn on every import that Python 3.10, which TFX 1.16
+# needs, will lose support; nothing a user can act on.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
 EXIT_USAGE = 2
 

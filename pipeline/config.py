@@ -19,8 +19,23 @@ MODEL_NAME = "ctxrec"  # the TF Serving model name
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 
+class _RunLocation:
+  """Where a run keeps its artifacts and metadata: under its output folder, unless a cluster's
+  pipeline root is given."""
+  output_dir: str
+  pipeline_root_uri: Optional[str]
+
+  @property
+  def pipeline_root(self) -> str:
+    return self.pipeline_root_uri or os.path.join(self.output_dir, "pipeline_root")
+
+  @property
+  def metadata_path(self) -> str:
+    return os.path.join(self.output_dir, "metadata.sqlite")
+
+
 @dataclasses.dataclass(frozen=True)
-class PipelineConfig:
+class PipelineConfig(_RunLocation):
   """Where the data is, where outputs go, and how each stage is parameterised."""
   data_dir: str
   output_dir: str
@@ -38,14 +53,6 @@ class PipelineConfig:
   serving_uri: Optional[str] = None  # where pushed models go; default OUT/serving/<model>
 
   @property
-  def pipeline_root(self) -> str:
-    return pipeline_root(self.output_dir, self.pipeline_root_uri)
-
-  @property
-  def metadata_path(self) -> str:
-    return metadata_path(self.output_dir)
-
-  @property
   def serving_dir(self) -> str:
     """Pushed models in TF Serving layout: serving_dir/<integer version>/saved_model.pb."""
     return self.serving_uri or serving_dir(self.output_dir)
@@ -56,7 +63,7 @@ class PipelineConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class DailyPipelineConfig:
+class DailyPipelineConfig(_RunLocation):
   """The daily job: one pushed model, the tables as of the serving day, the state store.
 
   It shares the output folder (pipeline root and MLMD) with the training runs, so lineage runs
@@ -75,22 +82,6 @@ class DailyPipelineConfig:
   # restart lost the states), so the daily run reuses no cached result unless asked.
   enable_cache: bool = False
   pipeline_root_uri: Optional[str] = None
-
-  @property
-  def pipeline_root(self) -> str:
-    return pipeline_root(self.output_dir, self.pipeline_root_uri)
-
-  @property
-  def metadata_path(self) -> str:
-    return metadata_path(self.output_dir)
-
-
-def pipeline_root(output_dir: str, uri: Optional[str] = None) -> str:
-  return uri or os.path.join(output_dir, "pipeline_root")
-
-
-def metadata_path(output_dir: str) -> str:
-  return os.path.join(output_dir, "metadata.sqlite")
 
 
 def serving_dir(output_dir: str) -> str:

@@ -1,12 +1,13 @@
 """HistoryStateInferrer executor: every user's history on the serving day → encode_history.
 
-Beam: conversions before the serving day's start → the last `history_length` per user (a
-combiner, so a heavy user's log never sits in memory whole) → `user_history.history_at_day`
+Beam: catalogued conversions before the serving day's start, grouped by user per batch → the
+last `history_length` per user (a combiner, so a heavy user's log never sits in memory whole) → `user_history.history_at_day`
 → RunInference of `encode_history` (KeyedModelHandler over EncodeHistoryModelHandler) →
 Parquet shards of (user_id, state). The cold-start state is computed by the same handler code.
 """
 import dataclasses
 import datetime
+import functools
 import logging
 from typing import Iterable, List, Sequence, Tuple
 
@@ -40,7 +41,7 @@ STALE_AFTER_DAYS = 2  # a serving day this long after the last event gets a warn
 
 
 class LastConversions(beam.CombineFn):
-  """A user's last `length` conversions before `day` (all inputs are before it already)."""
+  """A user's last `length` conversions before `day`, from lists of conversions before it."""
 
   def __init__(self, day: int, length: int):
     super().__init__()
@@ -53,8 +54,9 @@ class LastConversions(beam.CombineFn):
   def create_accumulator(self) -> List[Conversion]:
     return []
 
-  def add_input(self, accumulator: List[Conversion], conversion: Conversion) -> List[Conversion]:
-    accumulator.append(conversion)
+  def add_input(self, accumulator: List[Conversion],
+                conversions: List[Conversion]) -> List[Conversion]:
+    accumulator.extend(conversions)
     return self._trim(accumulator) if len(accumulator) > 2 * self._length else accumulator
 
   def merge_accumulators(self, accumulators: Iterable[List[Conversion]]) -> List[Conversion]:
@@ -87,10 +89,10 @@ def serving_day(serving_date: str, scan: input_tables.EventsScan, events_path: s
   return day
 
 
-def _history(keyed: Tuple[str, Sequence[Conversion]], catalog, day: int,
+def _history(keyed: Tuple[str, Sequence[Conversion]], load_catalog, day: int,
              length: int) -> Tuple[str, History]:
   user_id, conversions = keyed
-  return user_id, user_history.history_at_day(conversions, day, length, catalog)
+  return user_id, user_history.history_at_day(conversions, day, length, load_catalog())
 
 
 class _ToTable(beam.DoFn):
@@ -161,14 +163,10 @@ class StatesJob:
     handler = KeyedModelHandler(EncodeHistoryModelHandler(
         self.model_dir, self.config.min_batch_size, self.config.max_batch_size))
     day, length = self.day, self.history_length
-    catalog = beam.pvalue.AsSingleton(
-        pipeline | "ItemsPath" >> beam.Create([self.tables.items])
-        | "LoadItems" >> beam.Map(input_tables.load_items))
+    catalog = functools.partial(input_tables.load_items_once, self.tables.items)
     _ = (pipeline
-         | "ReadConversions" >> events_io.ReadEvents(  # pylint: disable=no-value-for-parameter
-             self.tables.events, conversions_before=day * SECONDS_PER_DAY)
-         | "KeepKnown" >> beam.Filter(events_io.is_kept, catalog)
-         | "Conversion" >> beam.MapTuple(lambda user, event: (user, (event[0], event[2])))
+         | "ReadConversions" >> events_io.ReadUserConversions(  # pylint: disable=no-value-for-parameter
+             self.tables.events, day * SECONDS_PER_DAY, catalog)
          | "LastConversions" >> beam.CombinePerKey(LastConversions(day, length))
          | "History" >> beam.Map(_history, catalog, day, length)
          | "EncodeHistory" >> RunInference(handler)

@@ -5,6 +5,7 @@ first offending row (rows count data rows from 0). Rows that are merely out of s
 (unknown event types, events naming unknown items) are dropped and counted in `DropCounts`.
 """
 import dataclasses
+import functools
 import io
 import os
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -215,7 +216,7 @@ def _parse_lists(values: pd.Series, parse) -> Tuple[List[Optional[list]], np.nda
 
 def load_items(path: str) -> Catalog:
   """Reads the items table into a catalog, or raises InputError listing every problem."""
-  log, catalog, first_row = ProblemLog(path), {}, {}
+  log, catalog = ProblemLog(path), {}
   for offset, frame in iter_batches(path, f.ITEMS_COLUMNS):
     ids = frame[f.ITEM_ID]
     log.check(f.ITEM_ID, "an empty item_id", _empty_strings(ids), ids, offset)
@@ -237,13 +238,19 @@ def load_items(path: str) -> Catalog:
         duplicate[i] = True
       elif cats and confs:
         catalog[item_id] = Item(tuple(cats), tuple(confs))
-        first_row[item_id] = offset + i
     log.check(f.ITEM_ID, "a duplicate item_id (each item needs exactly one row)", duplicate,
               ids, offset)
   log.raise_if_any()
   if not catalog:
     raise InputError(f"{os.path.basename(path)}: no items; the catalog cannot be empty")
   return catalog
+
+
+@functools.lru_cache(maxsize=1)
+def load_items_once(path: str) -> Catalog:
+  """`load_items`, once per process: Beam DoFns look items up through this rather than a side
+  input, whose million Python objects Beam's state cache would re-measure in every bundle."""
+  return load_items(path)
 
 
 def load_users(path: Optional[str], demographic_columns: Sequence[str]) -> Demographics:

@@ -1,5 +1,5 @@
-"""Reading events in Beam: Parquet and CSV give the same events; the conversions-before filter
-(vectorised on Parquet batches, per element on CSV) keeps exactly the conversions before."""
+"""Reading events in Beam: Parquet and CSV give the same events, and the same per-user
+conversions (grouped per Arrow batch on Parquet, row by row on CSV)."""
 import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
@@ -22,10 +22,12 @@ def test_every_event_is_read_keyed_by_user(write_tables, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_only_conversions_before_the_bound_are_kept(write_tables, fmt):
-  path = f"{write_tables(EVENTS, fmt=fmt)}/events.{fmt}"
+def test_user_conversions_are_the_catalogued_conversions_before_the_bound(write_tables, fmt):
+  items = [(i, ["c"], [1.0]) for i in "ab"]  # c is not in the catalog
+  path = f"{write_tables(EVENTS, items=items, fmt=fmt)}/events.{fmt}"
   with beam.Pipeline() as pipeline:
-    events = pipeline | events_io.ReadEvents(  # pylint: disable=no-value-for-parameter
-        path, conversions_before=T0 + 200)
-    assert_that(events, equal_to([("u1", (T0 + 5, "conversion", "a")),
-                                  ("u2", (T0 + 100, "conversion", "b"))]))
+    conversions = (pipeline
+                   | events_io.ReadUserConversions(  # pylint: disable=no-value-for-parameter
+                       path, T0 + 300, lambda: {"a": None, "b": None})
+                   | beam.CombinePerKey(lambda lists: sorted(c for l in lists for c in l)))
+    assert_that(conversions, equal_to([("u1", [(T0 + 5, "a")]), ("u2", [(T0 + 100, "b")])]))
