@@ -5,13 +5,14 @@
 the daily states; on Parquet they are filtered and grouped per Arrow batch before any element is
 made, since they are a small part of a large log.
 """
-from typing import Callable, Iterator, List, Mapping, Tuple
+from typing import Iterator, List, Mapping, Tuple
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow as tf
 
+from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.transform import features as f
 
 Event = Tuple[int, str, str]  # (timestamp, event_type, item_id)
@@ -67,45 +68,52 @@ def _is_conversion_before(keyed_event: KeyedEvent, before: int) -> bool:
   return event_type == f.EVENT_CONVERSION and timestamp < before
 
 
-def _batch_conversions(table: pa.Table, before: int,
-                       load_catalog: Callable[[], Mapping]) -> Iterator[UserConversions]:
-  """One Parquet batch's catalogued conversions before `before`, one element per user."""
-  catalog = load_catalog()
-  if not pa.types.is_integer(table.column(f.TIMESTAMP).type):  # text timestamps: row by row
-    for keyed in _table_rows(table):
-      user_id, (timestamp, _, item_id) = keyed
-      if _is_conversion_before(keyed, before) and item_id in catalog:
-        yield user_id, [(timestamp, item_id)]
-    return
-  keep = pc.and_(pc.equal(table.column(f.EVENT_TYPE), f.EVENT_CONVERSION),
-                 pc.less(table.column(f.TIMESTAMP), before))
-  grouped = table.filter(pc.fill_null(keep, False)).group_by(f.USER_ID).aggregate(
-      [(f.TIMESTAMP, "list"), (f.ITEM_ID, "list")])
-  columns = (grouped.column(f.USER_ID).to_pylist(),
-             grouped.column(f"{f.TIMESTAMP}_list").to_pylist(),
-             grouped.column(f"{f.ITEM_ID}_list").to_pylist())
-  for user_id, timestamps, item_ids in zip(*columns):
-    conversions = [(t, i) for t, i in zip(timestamps, item_ids) if i in catalog]
-    if conversions:
-      yield user_id, conversions
+class _CataloguedConversions(beam.DoFn):
+  """Conversions before `before` on items of the items table, as (user_id, [(timestamp,
+  item_id)]): one element per user of a Parquet batch, or per CSV row."""
 
+  def __init__(self, before: int, items_path: str):
+    super().__init__()
+    self._before, self._items_path = before, items_path
+    self._catalog: Mapping = {}
 
-def _is_catalogued_conversion_before(keyed_event: KeyedEvent, before: int,
-                                     load_catalog: Callable[[], Mapping]) -> bool:
-  return _is_conversion_before(keyed_event, before) and is_kept(keyed_event, load_catalog())
+  def setup(self) -> None:
+    self._catalog = input_tables.load_items_once(self._items_path)
+
+  def process(self, element):
+    if isinstance(element, pa.Table):
+      yield from self._batch(element)
+    elif _is_conversion_before(element, self._before) and is_kept(element, self._catalog):
+      user_id, (timestamp, _, item_id) = element
+      yield user_id, [(timestamp, item_id)]
+
+  def _batch(self, table: pa.Table) -> Iterator[UserConversions]:
+    if not pa.types.is_integer(table.column(f.TIMESTAMP).type):  # text timestamps: row by row
+      for keyed_event in _table_rows(table):
+        yield from self.process(keyed_event)
+      return
+    keep = pc.and_(pc.equal(table.column(f.EVENT_TYPE), f.EVENT_CONVERSION),
+                   pc.less(table.column(f.TIMESTAMP), self._before))
+    grouped = table.filter(pc.fill_null(keep, False)).group_by(f.USER_ID).aggregate(
+        [(f.TIMESTAMP, "list"), (f.ITEM_ID, "list")])
+    columns = (grouped.column(f.USER_ID).to_pylist(),
+               grouped.column(f"{f.TIMESTAMP}_list").to_pylist(),
+               grouped.column(f"{f.ITEM_ID}_list").to_pylist())
+    for user_id, timestamps, item_ids in zip(*columns):
+      conversions = [(t, i) for t, i in zip(timestamps, item_ids) if i in self._catalog]
+      if conversions:
+        yield user_id, conversions
 
 
 @beam.ptransform_fn
 def ReadUserConversions(pipeline: beam.Pipeline, path: str, before: int,  # pylint: disable=invalid-name
-                        load_catalog: Callable[[], Mapping]) -> beam.PCollection:
-  """Conversions on catalogued items before the timestamp `before`, as (user_id,
-  [(timestamp, item_id)]); a user may come in several elements. `load_catalog` gives the
-  catalog (cheaply after its first call in a process)."""
+                        items_path: str) -> beam.PCollection:
+  """Conversions on items of the items table before the timestamp `before`, as (user_id,
+  [(timestamp, item_id)]); a user may come in several elements. Each worker loads the items
+  once (`input_tables.load_items_once`)."""
   if path.endswith(".parquet"):
-    return (pipeline
-            | "ReadParquet" >> beam.io.ReadFromParquetBatched(path, columns=list(f.EVENTS_COLUMNS))
-            | "Conversions" >> beam.FlatMap(_batch_conversions, before, load_catalog))
-  return (pipeline
-          | "ReadEvents" >> ReadEvents(path)  # pylint: disable=no-value-for-parameter
-          | "Catalogued" >> beam.Filter(_is_catalogued_conversion_before, before, load_catalog)
-          | "Conversions" >> beam.MapTuple(lambda user, event: (user, [(event[0], event[2])])))
+    events = pipeline | "ReadParquet" >> beam.io.ReadFromParquetBatched(
+        path, columns=list(f.EVENTS_COLUMNS))
+  else:
+    events = pipeline | "ReadEvents" >> ReadEvents(path)  # pylint: disable=no-value-for-parameter
+  return events | "Conversions" >> beam.ParDo(_CataloguedConversions(before, items_path))

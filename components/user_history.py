@@ -41,8 +41,7 @@ def history_at_day(conversions: Sequence[Conversion], day: int, length: int,
                    catalog: Mapping[str, Item]) -> History:
   """The history a user has on epoch day `day`, from their sorted conversions."""
   day_start = day * SECONDS_PER_DAY
-  chosen = last_conversions(conversions, day, length)
-  return History(item_ids=tuple(item for _, item in chosen),
-                 categories=tuple(catalog[item].categories[0] for _, item in chosen),
-                 age_days=tuple((day_start - timestamp) // SECONDS_PER_DAY
-                                for timestamp, _ in chosen))
+  timestamps, item_ids = tuple(zip(*last_conversions(conversions, day, length))) or ((), ())
+  return History(item_ids=item_ids,
+                 categories=tuple([catalog[item].categories[0] for item in item_ids]),
+                 age_days=tuple([(day_start - t) // SECONDS_PER_DAY for t in timestamps]))

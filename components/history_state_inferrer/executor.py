@@ -1,13 +1,12 @@
 """HistoryStateInferrer executor: every user's history on the serving day → encode_history.
 
-Beam: catalogued conversions before the serving day's start, grouped by user per batch → the
-last `history_length` per user (a combiner, so a heavy user's log never sits in memory whole) → `user_history.history_at_day`
+Beam: catalogued conversions before the serving day's start, grouped by user per batch → by
+user, trimmed to the last `history_length` as parts arrive → `user_history.history_at_day`
 → RunInference of `encode_history` (KeyedModelHandler over EncodeHistoryModelHandler) →
 Parquet shards of (user_id, state). The cold-start state is computed by the same handler code.
 """
 import dataclasses
 import datetime
-import functools
 import logging
 from typing import Iterable, List, Sequence, Tuple
 
@@ -31,7 +30,7 @@ from ctxrec.components.history_state_inferrer.model_handler import EncodeHistory
 from ctxrec.components.history_state_inferrer.model_handler import EncodeHistoryModelHandler
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, day_to_date
-from ctxrec.components.sequence_example_gen.input_tables import InputError
+from ctxrec.components.sequence_example_gen.input_tables import Catalog, InputError
 from ctxrec.components.user_history import Conversion, History
 from ctxrec.serving.feature_store import StatesVersion
 
@@ -40,30 +39,33 @@ PROGRESS_EVERY = 50_000  # users between progress lines (per worker)
 STALE_AFTER_DAYS = 2  # a serving day this long after the last event gets a warning
 
 
-class LastConversions(beam.CombineFn):
-  """A user's last `length` conversions before `day`, from lists of conversions before it."""
+def user_history_on_day(keyed: Tuple[str, Iterable[List[Conversion]]], catalog: Catalog,
+                        day: int, length: int) -> Tuple[str, History]:
+  """A user's history on `day` from the parts of their conversions before it, trimmed to the
+  last `length` as parts arrive (a heavy user's log is never held whole)."""
+  user_id, parts = keyed
+  kept: List[Conversion] = []
+  for part in parts:
+    kept.extend(part)
+    if len(kept) > 2 * length:
+      kept = list(user_history.last_conversions(user_history.sort_conversions(kept), day, length))
+  return user_id, user_history.history_at_day(user_history.sort_conversions(kept), day, length,
+                                              catalog)
 
-  def __init__(self, day: int, length: int):
+
+class _UserHistory(beam.DoFn):
+  """(user_id, parts of conversions) → (user_id, History), with the catalog loaded once."""
+
+  def __init__(self, items_path: str, day: int, length: int):
     super().__init__()
-    self._day, self._length = day, length
+    self._items_path, self._day, self._length = items_path, day, length
+    self._catalog: Catalog = {}
 
-  def _trim(self, conversions: Iterable[Conversion]) -> List[Conversion]:
-    return list(user_history.last_conversions(
-        user_history.sort_conversions(conversions), self._day, self._length))
+  def setup(self) -> None:
+    self._catalog = input_tables.load_items_once(self._items_path)
 
-  def create_accumulator(self) -> List[Conversion]:
-    return []
-
-  def add_input(self, accumulator: List[Conversion],
-                conversions: List[Conversion]) -> List[Conversion]:
-    accumulator.extend(conversions)
-    return self._trim(accumulator) if len(accumulator) > 2 * self._length else accumulator
-
-  def merge_accumulators(self, accumulators: Iterable[List[Conversion]]) -> List[Conversion]:
-    return self._trim(c for accumulator in accumulators for c in accumulator)
-
-  def extract_output(self, accumulator: List[Conversion]) -> List[Conversion]:
-    return self._trim(accumulator)
+  def process(self, keyed):
+    yield user_history_on_day(keyed, self._catalog, self._day, self._length)
 
 
 def serving_day(serving_date: str, scan: input_tables.EventsScan, events_path: str) -> int:
@@ -87,12 +89,6 @@ def serving_day(serving_date: str, scan: input_tables.EventsScan, events_path: s
                     "(%s): are the logs up to date?", serving_date, day - last_day - 1,
                     day_to_date(last_day))
   return day
-
-
-def _history(keyed: Tuple[str, Sequence[Conversion]], load_catalog, day: int,
-             length: int) -> Tuple[str, History]:
-  user_id, conversions = keyed
-  return user_id, user_history.history_at_day(conversions, day, length, load_catalog())
 
 
 class _ToTable(beam.DoFn):
@@ -122,7 +118,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     model_dir = pushed_model.model_dir(pushed)
     encoder = EncodeHistory(model_dir)  # fails early on a model without encode_history
     tables = input_tables.locate_tables(exec_properties[keys.INPUT_BASE])
-    scan = input_tables.scan_events(tables.events, input_tables.load_items(tables.items))
+    scan = input_tables.scan_events(tables.events, input_tables.load_items_once(tables.items))
     day = serving_day(exec_properties.get(keys.SERVING_DATE) or "", scan, tables.events)
     version = StatesVersion(pushed_model.model_version(pushed), day_to_date(day))
     logging.info("HistoryStateInferrer: states %s (history_length %d, dimension %d) from %s",
@@ -162,13 +158,12 @@ class StatesJob:
   def expand(self, pipeline: beam.Pipeline, states) -> None:
     handler = KeyedModelHandler(EncodeHistoryModelHandler(
         self.model_dir, self.config.min_batch_size, self.config.max_batch_size))
-    day, length = self.day, self.history_length
-    catalog = functools.partial(input_tables.load_items_once, self.tables.items)
+    items = self.tables.items
     _ = (pipeline
          | "ReadConversions" >> events_io.ReadUserConversions(  # pylint: disable=no-value-for-parameter
-             self.tables.events, day * SECONDS_PER_DAY, catalog)
-         | "LastConversions" >> beam.CombinePerKey(LastConversions(day, length))
-         | "History" >> beam.Map(_history, catalog, day, length)
+             self.tables.events, self.day * SECONDS_PER_DAY, items)
+         | "ByUser" >> beam.GroupByKey()
+         | "History" >> beam.ParDo(_UserHistory(items, self.day, self.history_length))
          | "EncodeHistory" >> RunInference(handler)
          | "Batch" >> beam.BatchElements(min_batch_size=self.config.min_batch_size,
                                          max_batch_size=self.config.max_batch_size)

@@ -246,10 +246,17 @@ def load_items(path: str) -> Catalog:
   return catalog
 
 
-@functools.lru_cache(maxsize=1)
 def load_items_once(path: str) -> Catalog:
-  """`load_items`, once per process: Beam DoFns look items up through this rather than a side
-  input, whose million Python objects Beam's state cache would re-measure in every bundle."""
+  """`load_items`, once per process while the file is unchanged: Beam DoFns load items through
+  this in `setup` rather than take a side input, whose million Python objects Beam's state
+  cache would re-measure in every bundle."""
+  stat = tf.io.gfile.stat(path)
+  return _load_items_cached(path, stat.length, stat.mtime_nsec)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_items_cached(path: str, length: int, mtime_nsec: int) -> Catalog:
+  del length, mtime_nsec  # part of the cache key only
   return load_items(path)
 
 

@@ -24,10 +24,10 @@ def test_every_event_is_read_keyed_by_user(write_tables, fmt):
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_user_conversions_are_the_catalogued_conversions_before_the_bound(write_tables, fmt):
   items = [(i, ["c"], [1.0]) for i in "ab"]  # c is not in the catalog
-  path = f"{write_tables(EVENTS, items=items, fmt=fmt)}/events.{fmt}"
+  data = write_tables(EVENTS, items=items, fmt=fmt)
   with beam.Pipeline() as pipeline:
     conversions = (pipeline
                    | events_io.ReadUserConversions(  # pylint: disable=no-value-for-parameter
-                       path, T0 + 300, lambda: {"a": None, "b": None})
+                       f"{data}/events.{fmt}", T0 + 300, f"{data}/items.{fmt}")
                    | beam.CombinePerKey(lambda lists: sorted(c for l in lists for c in l)))
     assert_that(conversions, equal_to([("u1", [(T0 + 5, "a")]), ("u2", [(T0 + 100, "b")])]))

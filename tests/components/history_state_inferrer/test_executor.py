@@ -10,7 +10,7 @@ from ml_metadata import metadata_store
 from tfx import v1 as tfx
 
 from ctxrec.components import history_states
-from ctxrec.components.history_state_inferrer.executor import LastConversions, serving_day
+from ctxrec.components.history_state_inferrer.executor import serving_day, user_history_on_day
 from ctxrec.components.history_state_inferrer.model_handler import EMPTY_HISTORY, EncodeHistory
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, epoch_day
@@ -112,18 +112,15 @@ def test_lineage_runs_from_the_pushed_model_to_the_states(published, tiny_pushed
   assert uris == {tiny_pushed_model}
 
 
-def test_last_conversions_combines_partial_accumulators_like_the_whole():
-  combine = LastConversions(day=100, length=3)
-  conversions = [(t * 1000, f"i{t % 7}") for t in range(40)]
+def test_a_users_history_is_merged_from_parts_and_trimmed_as_they_arrive():
+  catalog = {f"i{k}": input_tables.Item((f"c{k}",), (1.0,)) for k in range(7)}
+  day = 100
+  conversions = [(t * 1000, f"i{t % 7}") for t in range(40)]  # all before day 100
   parts = [conversions[i::3] for i in range(3)]
-  accumulators = []
-  for part in parts:
-    accumulator = combine.create_accumulator()
-    for conversion in part:
-      accumulator = combine.add_input(accumulator, conversion)
-    accumulators.append(accumulator)
-  merged = combine.extract_output(combine.merge_accumulators(accumulators))
-  assert merged == sorted(conversions)[-3:]
+  user_id, history = user_history_on_day(("u", parts), catalog, day, 3)
+  last = sorted(conversions)[-3:]
+  assert user_id == "u" and history.item_ids == tuple(i for _, i in last)
+  assert history.categories == tuple(f"c{i[1:]}" for _, i in last)
 
 
 def test_serving_date_is_checked_against_the_events():
