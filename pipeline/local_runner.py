@@ -10,6 +10,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+from ctxrec.components import pushed_model
 from ctxrec.components.retrieval_evaluator import report
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen import spec_keys as example_gen_keys
@@ -130,8 +131,10 @@ def _node_id(store, execution_id: int) -> str:
   return "unknown"
 
 
-def _latest(store, type_name: str):
-  artifacts = store.get_artifacts_by_type(type_name)
+def _latest(store, type_name: str, having: Optional[str] = None):
+  """The newest artifact of a type (with the custom property `having`, if given)."""
+  artifacts = [a for a in store.get_artifacts_by_type(type_name)
+               if having is None or having in a.custom_properties]
   return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
@@ -143,8 +146,10 @@ def _publish_report(connection, report_dir: str) -> Optional[dict]:
     return None
   with open(os.path.join(evaluation.uri, report.SUMMARY_FILE)) as handle:
     summary = json.load(handle)
-  pushed = _latest(store, "PushedModel")
-  if summary["blessed"] and pushed is not None and "pushed_version" in pushed.custom_properties:
-    summary["model_version"] = int(pushed.custom_properties["pushed_version"].string_value)
+  # The Pusher's, not a PushedModel the daily pipeline imported (that has no push version).
+  pushed = _latest(store, "PushedModel", having=pushed_model.PUSHED_VERSION)
+  if summary["blessed"] and pushed is not None:
+    summary["model_version"] = int(
+        pushed.custom_properties[pushed_model.PUSHED_VERSION].string_value)
   report.write_report(summary, report_dir)
   return summary

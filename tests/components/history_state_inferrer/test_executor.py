@@ -134,3 +134,10 @@ def test_serving_date_is_checked_against_the_events():
     serving_day("2026-01-01", scan, "events.parquet")
   with pytest.raises(input_tables.InputError, match="not a YYYY-MM-DD date"):
     serving_day("01/02/2026", scan, "events.parquet")
+
+
+def test_a_later_training_run_still_reports_the_pushers_version(tiny_daily, tiny_pipeline,
+                                                               tiny_pushed_model):
+  from ctxrec.pipeline import local_runner  # pylint: disable=import-outside-toplevel
+  summary = local_runner.run_local(tiny_pipeline[0])  # cached; MLMD now holds the import too
+  assert summary.report["model_version"] == int(model_versions.version_of(tiny_pushed_model))
