@@ -1,0 +1,109 @@
+"""An index directory on disk, and publishing one into OUT/serving/index/<model_version>/.
+
+  manifest.json    IndexManifest, written last (a directory without it is partial)
+  items.parquet    row -> item_id of the searcher's datapoints (column item_id)
+  scann/           the serialized ScaNN searcher (its recorded paths are rewritten on load)
+"""
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from typing import List
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import tensorflow as tf
+
+from ctxrec.serving.index import scann_api
+from ctxrec.serving.index.manifest import IndexDirError, IndexManifest
+from ctxrec.transform import features as f
+
+MANIFEST_FILE = "manifest.json"
+ITEMS_FILE = "items.parquet"
+SCANN_DIR = "scann"
+
+
+def _files(directory: str) -> List[str]:
+  found = []
+  for root, _, names in os.walk(directory):
+    found += [os.path.relpath(os.path.join(root, name), directory) for name in names]
+  return sorted(found)
+
+
+def write(directory: str, searcher, item_ids, manifest: IndexManifest) -> IndexManifest:
+  """Writes a searcher, its item ids and the manifest (last) into a new local directory."""
+  os.makedirs(directory)
+  scann_api.serialize(searcher, os.path.join(directory, SCANN_DIR))
+  pq.write_table(pa.table({f.ITEM_ID: pa.array(list(item_ids), pa.string())}),
+                 os.path.join(directory, ITEMS_FILE))
+  files = {name: os.path.getsize(os.path.join(directory, name)) for name in _files(directory)}
+  manifest = dataclasses.replace(manifest, files=files)
+  with open(os.path.join(directory, MANIFEST_FILE), "w") as handle:
+    handle.write(manifest.to_json())
+  return manifest
+
+
+def verify(directory: str) -> IndexManifest:
+  """The manifest of a complete index directory, or IndexDirError naming what is wrong."""
+  path = os.path.join(directory, MANIFEST_FILE)
+  if not tf.io.gfile.exists(path):
+    raise IndexDirError(f"{directory}: no {MANIFEST_FILE}: not an index or a partial one (a "
+                        f"build that did not finish); rebuild it")
+  with tf.io.gfile.GFile(path) as handle:
+    manifest = IndexManifest.from_json(handle.read(), path)
+  for name, size in sorted(manifest.files.items()):
+    file_path = os.path.join(directory, name)
+    actual = tf.io.gfile.stat(file_path).length if tf.io.gfile.exists(file_path) else None
+    if actual != size:
+      state = "is missing" if actual is None else f"has {actual} bytes, not {size}"
+      raise IndexDirError(f"{directory}: {name} {state}; the index is partial or corrupt: "
+                          f"rebuild it")
+  return manifest
+
+
+def read_item_ids(directory: str) -> np.ndarray:
+  with tf.io.gfile.GFile(os.path.join(directory, ITEMS_FILE), "rb") as handle:
+    table = pq.read_table(pa.BufferReader(handle.read()))
+  return np.asarray(table.column(f.ITEM_ID).to_pylist(), dtype=object)
+
+
+def local_copy(directory: str) -> str:
+  """`directory` itself when local, else a local temporary copy (ScaNN reads local files)."""
+  if "://" not in directory:
+    return directory
+  local = tempfile.mkdtemp(prefix="ctxrec-index-")
+  for name in verify(directory).files:
+    os.makedirs(os.path.dirname(os.path.join(local, name)), exist_ok=True)
+    tf.io.gfile.copy(os.path.join(directory, name), os.path.join(local, name))
+  tf.io.gfile.copy(os.path.join(directory, MANIFEST_FILE), os.path.join(local, MANIFEST_FILE))
+  return local
+
+
+def publish(source: str, index_root: str, model_version: str) -> str:
+  """Copies a built index to INDEX_ROOT/<model_version>/ through a staging directory renamed
+  into place, so readers see the old index or the new one, never a mix; returns the path."""
+  final = os.path.join(index_root, model_version)
+  if "://" in index_root:  # object stores cannot rename a directory: the manifest goes last
+    _copy_tree(source, final)
+    return final
+  os.makedirs(index_root, exist_ok=True)
+  staging = os.path.join(index_root, f".staging-{model_version}-{os.getpid()}-{time.time_ns()}")
+  shutil.copytree(source, staging)
+  verify(staging)
+  if os.path.exists(final):
+    retired = f"{staging}.retired"
+    os.rename(final, retired)
+    os.rename(staging, final)
+    shutil.rmtree(retired)
+  else:
+    os.rename(staging, final)
+  return final
+
+
+def _copy_tree(source: str, target: str) -> None:
+  names = [n for n in _files(source) if n != MANIFEST_FILE] + [MANIFEST_FILE]
+  for name in names:
+    tf.io.gfile.makedirs(os.path.dirname(os.path.join(target, name)))
+    tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)

@@ -1,0 +1,64 @@
+"""Retriever: a published index, paired with one model version, answering top-k queries."""
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ctxrec.serving.index import index_dir
+from ctxrec.serving.index import scann_api
+from ctxrec.serving.index import searcher_config as sc
+from ctxrec.serving.index.manifest import IndexDirError
+
+MAX_K = 1000
+
+
+class Retriever:
+  """Loads INDEX_ROOT/<version>/ and searches it with an explicit number of threads.
+
+  Given `model_version`, an index embedded by another model version is refused: its vectors
+  are not comparable with that model's user embeddings.
+  """
+
+  def __init__(self, directory: str, model_version: Optional[str] = None, num_threads: int = 1):
+    if num_threads < 1:
+      raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    self.manifest = index_dir.verify(directory)
+    if model_version is not None and self.manifest.model_version != str(model_version):
+      raise IndexDirError(
+          f"{directory}: the index was embedded by model version "
+          f"{self.manifest.model_version}, not {model_version}; user and item embeddings of "
+          f"different versions are not comparable: load the index of model {model_version}")
+    local = index_dir.local_copy(directory)
+    self.item_ids = index_dir.read_item_ids(local)
+    if len(self.item_ids) != self.manifest.items:
+      raise IndexDirError(f"{directory}: {len(self.item_ids)} item ids for "
+                          f"{self.manifest.items} items; rebuild the index")
+    try:
+      self._searcher = scann_api.load(os.path.join(local, index_dir.SCANN_DIR))
+    except (RuntimeError, ValueError) as exc:
+      raise IndexDirError(f"{directory}: ScaNN cannot load the searcher ({exc}); rebuild the "
+                          f"index") from exc
+    self._searcher.set_num_threads(num_threads)
+    self.num_threads = num_threads
+    self.settings = sc.SearchSettings(**self.manifest.settings)
+
+  @property
+  def model_version(self) -> str:
+    return self.manifest.model_version
+
+  def search(self, queries: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(item ids, scores), best first: shape [k] for one query [d], [n, k] for queries [n, d]."""
+    queries = np.asarray(queries, dtype=np.float32)
+    single = queries.ndim == 1
+    queries = queries[np.newaxis] if single else queries
+    if queries.ndim != 2 or queries.shape[1] != self.manifest.dimension:
+      raise ValueError(f"queries of shape {queries.shape} do not match the index's dimension "
+                       f"{self.manifest.dimension}")
+    if not 1 <= k <= min(MAX_K, self.manifest.items):
+      raise ValueError(f"k={k}: ask for 1 to {min(MAX_K, self.manifest.items)} items (the "
+                       f"catalog has {self.manifest.items}, at most {MAX_K} per query)")
+    rows, scores = sc.search(self._searcher, queries, k, self.settings,
+                             parallel=self.num_threads > 1)
+    ids = self.item_ids[np.asarray(rows, dtype=np.int64)]
+    scores = np.asarray(scores, dtype=np.float32)
+    return (ids[0], scores[0]) if single else (ids, scores)

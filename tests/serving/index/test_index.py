@@ -1,0 +1,142 @@
+"""The catalog index: searcher by catalog size, the recall gate, ids, portability, refusals."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from ctxrec.serving.index import index_dir
+from ctxrec.serving.index import searcher_config as sc
+from ctxrec.serving.index.build import BuildSpec, Catalog, build_index
+from ctxrec.serving.index.exact import exact_top_k
+from ctxrec.serving.index.manifest import IndexDirError
+from ctxrec.serving.index.retriever import Retriever
+
+DIM = 32
+
+
+def _clustered(items: int, seed: int = 0, clusters: int = 40) -> np.ndarray:
+  """Unit vectors around a few centres: the shape real item embeddings have."""
+  rng = np.random.default_rng(seed)
+  centres = rng.normal(size=(clusters, DIM))
+  vectors = centres[rng.integers(clusters, size=items)] + 0.35 * rng.normal(size=(items, DIM))
+  return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _catalog(items: int, version: str = "7") -> Catalog:
+  ids = [f"item-{i:06d}" for i in np.random.default_rng(1).permutation(items)]
+  return Catalog(ids, _clustered(items), version, f"fingerprint-{items}")
+
+
+def _build(tmp_path, catalog, spec=BuildSpec(), name="index", queries=200):
+  directory = str(tmp_path / name)
+  manifest, measured = build_index(catalog, _clustered(queries, seed=9), "test", spec, directory)
+  return directory, manifest, measured
+
+
+@pytest.mark.parametrize("items,kind", [(1_000, sc.BRUTE_FORCE), (19_999, sc.BRUTE_FORCE),
+                                        (50_000, sc.AH), (250_000, sc.TREE_AH)])
+def test_the_searcher_follows_the_catalog_size(items, kind):
+  config = sc.config_for_catalog(items)
+  assert config.kind == kind
+  if kind == sc.TREE_AH:
+    assert config.num_leaves == 500  # about sqrt(n)
+
+
+def test_ids_map_back_to_item_ids(tmp_path):
+  catalog = _catalog(800)
+  directory, manifest, _ = _build(tmp_path, catalog)
+  assert manifest.searcher["kind"] == sc.BRUTE_FORCE and manifest.recall["recall@100"] == 1.0
+  retriever = Retriever(directory, model_version="7")
+  ids, scores = retriever.search(catalog.embeddings[:50], 10)
+  assert list(ids[:, 0]) == list(catalog.item_ids[:50])  # an item is its own best match
+  rows, exact_scores = exact_top_k(catalog.embeddings[:50], catalog.embeddings, 10)
+  assert (ids == np.asarray(catalog.item_ids, dtype=object)[rows]).all()
+  np.testing.assert_allclose(scores, exact_scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("spec", [
+    BuildSpec(),
+    BuildSpec(searcher=sc.SearcherConfig(kind=sc.AH)),
+    BuildSpec(searcher=sc.SearcherConfig(kind=sc.TREE_AH, num_leaves=60))])
+def test_serialize_move_load_gives_identical_results(tmp_path, spec):
+  catalog = _catalog(6_000)
+  directory, _, _ = _build(tmp_path, catalog, spec)
+  queries = _clustered(64, seed=5)
+  before = Retriever(directory).search(queries, 100)
+  moved = str(tmp_path / "elsewhere" / "index")
+  shutil.move(directory, moved)
+  after = Retriever(moved).search(queries, 100)
+  assert (before[0] == after[0]).all()
+  np.testing.assert_array_equal(before[1], after[1])
+
+
+def test_tuning_finds_settings_that_reach_the_threshold(tmp_path):
+  spec = BuildSpec(searcher=sc.SearcherConfig(kind=sc.TREE_AH, num_leaves=100))
+  _, manifest, measured = _build(tmp_path, _catalog(20_000), spec)
+  assert manifest.blessed and manifest.recall["recall@100"] >= 0.95
+  passing = [m for m in measured if m.recall[100] >= 0.95]
+  assert manifest.ms_per_query_batched == min(m.ms_per_query for m in passing)
+  assert manifest.settings["leaves_to_search"] < 100  # not a brute force in disguise
+
+
+def test_a_weak_configuration_is_refused_by_the_recall_gate(tmp_path):
+  spec = BuildSpec(searcher=sc.SearcherConfig(kind=sc.TREE_AH, num_leaves=200),
+                   settings=sc.SearchSettings(leaves_to_search=1, reorder=100))
+  _, manifest, _ = _build(tmp_path, _catalog(20_000), spec)
+  assert not manifest.blessed and manifest.recall["recall@100"] < 0.95
+  assert manifest.settings == {"leaves_to_search": 1, "reorder": 100}
+
+
+def test_another_model_version_is_refused(tmp_path):
+  directory, _, _ = _build(tmp_path, _catalog(300, version="7"))
+  with pytest.raises(IndexDirError, match="embedded by model version 7, not 8"):
+    Retriever(directory, model_version="8")
+
+
+def test_single_and_batched_queries_and_threads_agree(tmp_path):
+  catalog = _catalog(5_000)
+  directory, _, _ = _build(tmp_path, catalog, BuildSpec(searcher=sc.SearcherConfig(kind=sc.AH)))
+  queries = _clustered(20, seed=3)
+  one_thread, two_threads = Retriever(directory), Retriever(directory, num_threads=2)
+  batched = one_thread.search(queries, 50)
+  single_ids, single_scores = one_thread.search(queries[4], 50)
+  assert single_ids.shape == (50,) and (single_ids == batched[0][4]).all()
+  assert (two_threads.search(queries, 50)[0] == batched[0]).all()
+
+
+def test_k_must_fit_the_catalog_and_queries_the_dimension(tmp_path):
+  directory, _, _ = _build(tmp_path, _catalog(30))
+  retriever = Retriever(directory)
+  with pytest.raises(ValueError, match="k=31: ask for 1 to 30 items"):
+    retriever.search(np.ones(DIM), 31)
+  with pytest.raises(ValueError, match="dimension 32"):
+    retriever.search(np.ones(DIM + 1), 5)
+
+
+def test_partial_and_corrupt_directories_are_refused(tmp_path):
+  directory, manifest, _ = _build(tmp_path, _catalog(300))
+  victim = os.path.join(directory, sorted(n for n in manifest.files if "scann" in n)[0])
+  with open(victim, "r+b") as handle:
+    handle.truncate(3)
+  with pytest.raises(IndexDirError, match="has 3 bytes"):
+    Retriever(directory)
+  os.remove(os.path.join(directory, index_dir.MANIFEST_FILE))
+  with pytest.raises(IndexDirError, match="no manifest.json"):
+    Retriever(directory)
+
+
+def test_publishing_replaces_a_version_in_one_step(tmp_path):
+  root = str(tmp_path / "serving" / "index")
+  first, _, _ = _build(tmp_path, _catalog(300), name="first")
+  second, _, _ = _build(tmp_path, _catalog(400), name="second")
+  assert index_dir.publish(first, root, "7") == os.path.join(root, "7")
+  index_dir.publish(second, root, "7")
+  assert os.listdir(root) == ["7"]  # no staging or retired directory left behind
+  assert Retriever(os.path.join(root, "7")).manifest.items == 400
+
+
+def test_an_empty_catalog_is_refused(tmp_path):
+  empty = Catalog([], np.zeros((0, DIM), np.float32), "7", "none")
+  with pytest.raises(ValueError, match="the catalog is empty"):
+    build_index(empty, _clustered(5), "test", BuildSpec(), str(tmp_path / "x"))
