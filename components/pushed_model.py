@@ -13,9 +13,15 @@ PUSHED = "pushed"  # TFX Pusher's custom property names
 PUSHED_VERSION = "pushed_version"
 
 
+def was_pushed(pushed_model: types.Artifact) -> bool:
+  """False when TFX's Pusher did not push (the model was not blessed)."""
+  return not pushed_model.has_custom_property(PUSHED) or bool(
+      pushed_model.get_int_custom_property(PUSHED))
+
+
 def model_dir(pushed_model: types.Artifact) -> str:
   """The SavedModel directory, or an error when the Pusher did not push (model not blessed)."""
-  if pushed_model.has_custom_property(PUSHED) and not pushed_model.get_int_custom_property(PUSHED):
+  if not was_pushed(pushed_model):
     raise ValueError(f"{pushed_model.uri}: the model was not pushed (not blessed); nothing to "
                      f"serve")
   if not tf.io.gfile.exists(f"{pushed_model.uri}/{model_versions.SAVED_MODEL_FILE}"):

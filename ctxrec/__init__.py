@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 # KFP v2 finds a custom artifact type by its TYPE_NAME read as an import path
 # (`ctxrec.HistoryStates`), so the types are attributes of this package, loaded on first use.
 _ARTIFACT_TYPES = {"HistoryStates": "ctxrec.components.history_states",
-                   "PublishedStates": "ctxrec.components.state_publisher.component"}
+                   "PublishedStates": "ctxrec.components.state_publisher.component",
+                   "CatalogIndex": "ctxrec.components.index_builder.component"}
 
 
 def __getattr__(name: str):

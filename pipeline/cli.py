@@ -183,6 +183,7 @@ def _run(args: argparse.Namespace) -> None:
     version = summary.report["model_version"]
     print(f"blessed: {summary.report['blessed']}; "
           + (f"pushed version {version} to {config.serving_dir}" if version else "not pushed"))
+    _print_index(summary.report.get("index"))
 
 
 def _daily(args: argparse.Namespace) -> None:
@@ -210,6 +211,13 @@ def _daily(args: argparse.Namespace) -> None:
   print(f"states {summary.states_version}: {summary.states} users with a history "
         f"({'already published' if summary.already_published else 'published'}), current in "
         f"{summary.store}")
+  _print_index(summary.index)
+
+
+def _print_index(index) -> None:
+  if index:
+    where = f" ({index['published_dir']})" if index["published_dir"] else ""
+    print(f"index: {index['reason']}{where}")
 
 
 def _states(args: argparse.Namespace) -> None:

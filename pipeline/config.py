@@ -4,6 +4,7 @@ import os
 from typing import Optional, Tuple
 
 from ctxrec.components.history_state_inferrer.config import HistoryStateInferrerConfig
+from ctxrec.components.index_builder.config import IndexBuilderConfig
 from ctxrec.components.pseudo_context.config import PseudoContextConfig
 from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
@@ -20,10 +21,16 @@ DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1"
 
 
 class _RunLocation:
-  """Where a run keeps its artifacts and metadata: under its output folder, unless a cluster's
-  pipeline root is given."""
+  """Where a run keeps its artifacts, metadata and catalog indexes: under its output folder,
+  unless a cluster's pipeline root (or index folder) is given."""
   output_dir: str
   pipeline_root_uri: Optional[str]
+  index_uri: Optional[str]
+
+  @property
+  def index_dir(self) -> str:
+    """Published catalog indexes: index_dir/<model version>/ (serving/index.py's layout)."""
+    return self.index_uri or os.path.join(self.output_dir, "serving", "index")
 
   @property
   def pipeline_root(self) -> str:
@@ -44,6 +51,7 @@ class PipelineConfig(_RunLocation):
   trainer: TrainerConfig = TrainerConfig()
   train_steps: int = 1000
   evaluator: EvaluatorConfig = EvaluatorConfig()
+  index_builder: IndexBuilderConfig = IndexBuilderConfig()
   beam_pipeline_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
   pipeline_name: str = PIPELINE_NAME
   enable_cache: bool = True
@@ -51,6 +59,7 @@ class PipelineConfig(_RunLocation):
   base_schema: Optional[str] = None  # schema text replacing pipeline/schema/schema.pbtxt
   pipeline_root_uri: Optional[str] = None  # a cluster's root (gs://...); default OUT/pipeline_root
   serving_uri: Optional[str] = None  # where pushed models go; default OUT/serving/<model>
+  index_uri: Optional[str] = None  # where indexes go; default OUT/serving/index
 
   @property
   def serving_dir(self) -> str:
@@ -76,12 +85,14 @@ class DailyPipelineConfig(_RunLocation):
   serving_date: str = ""  # YYYY-MM-DD; empty: the day after the last event
   inferrer: HistoryStateInferrerConfig = HistoryStateInferrerConfig()
   publisher: StatePublisherConfig = StatePublisherConfig()
+  index_builder: IndexBuilderConfig = IndexBuilderConfig()
   beam_pipeline_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS
   pipeline_name: str = DAILY_PIPELINE_NAME
   # Publishing writes to a store outside MLMD: a rerun must publish again (say, after a Redis
   # restart lost the states), so the daily run reuses no cached result unless asked.
   enable_cache: bool = False
   pipeline_root_uri: Optional[str] = None
+  index_uri: Optional[str] = None  # where indexes go; default OUT/serving/index
 
 
 def serving_dir(output_dir: str) -> str:

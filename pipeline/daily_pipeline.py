@@ -6,6 +6,7 @@ from tfx import v1 as tfx
 
 from ctxrec.components.history_state_inferrer import spec_keys as inferrer_keys
 from ctxrec.components.history_state_inferrer.component import HistoryStateInferrer
+from ctxrec.components.index_builder.component import IndexBuilder
 from ctxrec.components.state_publisher.component import StatePublisher
 from ctxrec.pipeline.config import DailyPipelineConfig
 
@@ -30,7 +31,8 @@ def plain_values(config: DailyPipelineConfig) -> DailyRunValues:
 def create_daily_pipeline(config: DailyPipelineConfig, values: Optional[DailyRunValues] = None,
                           input_fingerprint: Optional[str] = None,
                           metadata_connection_config=None) -> tfx.dsl.Pipeline:
-  """Import the pushed model → HistoryStateInferrer → StatePublisher (checked against the model)."""
+  """Import the pushed model → HistoryStateInferrer → StatePublisher (checked against the model),
+  and the catalog's index again (the catalog changes daily; an unchanged one keeps its index)."""
   values = values or plain_values(config)
   model = tfx.dsl.Importer(source_uri=values.model_uri,
                            artifact_type=tfx.types.standard_artifacts.PushedModel,
@@ -42,10 +44,15 @@ def create_daily_pipeline(config: DailyPipelineConfig, values: Optional[DailyRun
   publisher = StatePublisher(
       history_states=inferrer.outputs[inferrer_keys.HISTORY_STATES],
       pushed_model=model.outputs["result"], store_uri=values.store_uri, config=config.publisher)
+  index_builder = IndexBuilder(
+      pushed_model=model.outputs["result"], input_base=values.data_root,
+      index_root=config.index_dir,
+      history_states=inferrer.outputs[inferrer_keys.HISTORY_STATES], config=config.index_builder,
+      input_fingerprint=input_fingerprint)
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
-      components=[model, inferrer, publisher],
+      components=[model, inferrer, publisher, index_builder],
       enable_cache=config.enable_cache,
       metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=list(config.beam_pipeline_args))

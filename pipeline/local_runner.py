@@ -11,6 +11,8 @@ from tfx import v1 as tfx
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from ctxrec.components import pushed_model
+from ctxrec.components.index_builder import spec_keys as index_keys
+from ctxrec.components.index_builder.component import CatalogIndex
 from ctxrec.components.retrieval_evaluator import report
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen import spec_keys as example_gen_keys
@@ -20,6 +22,7 @@ from ctxrec.pipeline.config import DailyPipelineConfig, PipelineConfig
 from ctxrec.pipeline.daily_pipeline import create_daily_pipeline
 from ctxrec.pipeline.training_pipeline import create_pipeline
 from ctxrec.serving import feature_store
+from ctxrec.serving.index import index_dir
 from ctxrec.transform.features import TRAIN
 
 _NODE_CONTEXT = "node"
@@ -53,6 +56,7 @@ class DailySummary:
   states: int
   store: str
   already_published: bool
+  index: Optional[dict] = None  # the newest IndexBuilder run (reason, published_dir, manifest)
 
 
 def run_local(config: PipelineConfig) -> RunSummary:
@@ -81,7 +85,8 @@ def run_daily_local(config: DailyPipelineConfig) -> DailySummary:
   return DailySummary(runs, seconds, properties[publisher_keys.STATES_VERSION].string_value,
                       properties[publisher_keys.ROWS].int_value,
                       properties[publisher_keys.STORE].string_value,
-                      bool(properties[publisher_keys.ALREADY_PUBLISHED].int_value))
+                      bool(properties[publisher_keys.ALREADY_PUBLISHED].int_value),
+                      _index_summary(metadata_store.MetadataStore(connection)))
 
 
 def _connection(output_dir: str, metadata_path: str):
@@ -151,5 +156,23 @@ def _publish_report(connection, report_dir: str) -> Optional[dict]:
   if summary["blessed"] and pushed is not None:
     summary["model_version"] = int(
         pushed.custom_properties[pushed_model.PUSHED_VERSION].string_value)
+  summary["index"] = _index_summary(store)
   report.write_report(summary, report_dir)
+  return summary
+
+
+def _index_summary(store) -> Optional[dict]:
+  """The newest IndexBuilder run: why it did what it did, and its manifest if it built one."""
+  index = _latest(store, CatalogIndex.TYPE_NAME)
+  if index is None:
+    return None
+  properties = index.custom_properties
+  summary = {"reason": properties[index_keys.REASON].string_value,
+             "published_dir": properties[index_keys.PUBLISHED_DIR].string_value}
+  manifest_path = os.path.join(index.uri, index_dir.MANIFEST_FILE)
+  if os.path.exists(manifest_path):
+    with open(manifest_path) as handle:
+      manifest = json.load(handle)
+    manifest.pop("files", None)
+    summary.update(manifest)
   return summary

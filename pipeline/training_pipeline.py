@@ -5,6 +5,7 @@ from typing import List, Optional, Union
 from tfx import v1 as tfx
 
 from ctxrec.components.anomalies_gate.component import AnomaliesGate
+from ctxrec.components.index_builder.component import IndexBuilder
 from ctxrec.components.pseudo_context.component import PseudoContextAugmenter
 from ctxrec.components.retrieval_evaluator.component import RetrievalEvaluator
 from ctxrec.components.schema_gen.component import ExamplesSchemaGen
@@ -41,7 +42,8 @@ def plain_values(config: PipelineConfig) -> RunValues:
 def create_pipeline(config: PipelineConfig, values: Optional[RunValues] = None,
                     input_fingerprint: Optional[str] = None,
                     metadata_connection_config=None) -> tfx.dsl.Pipeline:
-  """Examples → validation gate → vocabularies + pseudo-context → two Trainers → evaluate → push."""
+  """Examples → validation gate → vocabularies + pseudo-context → two Trainers → evaluate → push
+  → index."""
   values = values or plain_values(config)
   example_gen = SequenceExampleGen(
       input_base=values.data_root, config=config.example_gen,
@@ -53,7 +55,8 @@ def create_pipeline(config: PipelineConfig, values: Optional[RunValues] = None,
   anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
   components = [example_gen, statistics_gen, schema_gen, example_validator, anomalies_gate]
   if not config.validate_only:
-    components += _training(config, values, example_gen, schema_gen, anomalies_gate)
+    components += _training(config, values, example_gen, schema_gen, anomalies_gate,
+                            input_fingerprint)
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
@@ -64,8 +67,8 @@ def create_pipeline(config: PipelineConfig, values: Optional[RunValues] = None,
 
 
 def _training(config: PipelineConfig, values: RunValues, example_gen, schema_gen,
-              anomalies_gate) -> List:
-  """Everything after the gate: contextual and history-only models, evaluation, push."""
+              anomalies_gate, input_fingerprint: Optional[str]) -> List:
+  """Everything after the gate: both models, evaluation, push, the pushed model's index."""
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
       preprocessing_fn=PREPROCESSING_FN, materialize=False, disable_statistics=True,
@@ -86,7 +89,11 @@ def _training(config: PipelineConfig, values: RunValues, example_gen, schema_gen
       model=trainers[0].outputs["model"], model_blessing=evaluator.outputs["blessing"],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
-  return [transform, augmenter, *trainers, evaluator, pusher]
+  index_builder = IndexBuilder(
+      pushed_model=pusher.outputs["pushed_model"], input_base=values.data_root,
+      index_root=config.index_dir, examples=example_gen.outputs["examples"],
+      config=config.index_builder, input_fingerprint=input_fingerprint)
+  return [transform, augmenter, *trainers, evaluator, pusher, index_builder]
 
 
 def _trainer(values: RunValues, trainer_config, augmenter, transform, schema_gen):

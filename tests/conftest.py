@@ -135,25 +135,45 @@ def store_uri(request, tmp_path, redis_server) -> str:
 
 
 @pytest.fixture
-def save_encoder(tmp_path) -> Callable:
-  """Saves a small real SavedModel with an `encode_history`-shaped signature (zeros out) under
-  tmp/models/<version>; `signature` renames it to build a model the daily job must refuse."""
+def save_small_model(tmp_path) -> Callable:
+  """Saves a small real SavedModel under tmp/models/<version> with the signatures the daily
+  pipeline calls, in the exported shapes (not the trained model: fast, with chosen sizes):
+  encode_history (zeros), context_head (the normalised state + 1) and embed_items (a one-hot
+  of the item id's hash). `without` leaves signatures out, to build a model to refuse."""
   import tensorflow as tf
 
-  def save(version: int = 7, dimension: int = 8, length: int = 3,
-           signature: str = f.SIGNATURE_ENCODE_HISTORY) -> str:
-    specs = {f.HISTORY_ITEM_IDS: tf.TensorSpec([None, length], tf.string, f.HISTORY_ITEM_IDS),
-             f.HISTORY_CATEGORIES: tf.TensorSpec([None, length], tf.string,
-                                                 f.HISTORY_CATEGORIES),
-             f.HISTORY_AGE_DAYS: tf.TensorSpec([None, length], tf.int64, f.HISTORY_AGE_DAYS)}
+  def save(version: int = 7, dimension: int = 8, length: int = 3, categories: int = 4,
+           without: Sequence[str] = ()) -> str:
+    def strings(name, width):
+      return tf.TensorSpec([None, width], tf.string, name)
 
-    @tf.function(input_signature=[specs])
-    def encode(inputs):
-      batch = tf.shape(inputs[f.HISTORY_ITEM_IDS])[0]
-      return {f.HISTORY_STATE: tf.zeros([batch, dimension])}
+    @tf.function(input_signature=[{f.HISTORY_ITEM_IDS: strings(f.HISTORY_ITEM_IDS, length),
+                                   f.HISTORY_CATEGORIES: strings(f.HISTORY_CATEGORIES, length),
+                                   f.HISTORY_AGE_DAYS: tf.TensorSpec([None, length], tf.int64,
+                                                                     f.HISTORY_AGE_DAYS)}])
+    def encode_history(inputs):
+      return {f.HISTORY_STATE: tf.zeros([tf.shape(inputs[f.HISTORY_ITEM_IDS])[0], dimension])}
 
+    @tf.function(input_signature=[{
+        f.HISTORY_STATE: tf.TensorSpec([None, dimension], tf.float32, f.HISTORY_STATE),
+        f.CONTEXT_CATEGORIES: strings(f.CONTEXT_CATEGORIES, categories)}])
+    def context_head(inputs):
+      return {f.USER_EMBEDDING: tf.math.l2_normalize(inputs[f.HISTORY_STATE] + 1.0, axis=1)}
+
+    @tf.function(input_signature=[{
+        f.ITEM_ID: tf.TensorSpec([None], tf.string, f.ITEM_ID),
+        f.ITEM_CATEGORIES: strings(f.ITEM_CATEGORIES, categories),
+        f.ITEM_CONFIDENCES: tf.TensorSpec([None, categories], tf.float32, f.ITEM_CONFIDENCES)}])
+    def embed_items(inputs):
+      bucket = tf.strings.to_hash_bucket_fast(inputs[f.ITEM_ID], dimension)
+      return {f.ITEM_EMBEDDING: tf.one_hot(bucket, dimension)}
+
+    functions = {f.SIGNATURE_ENCODE_HISTORY: encode_history,
+                 f.SIGNATURE_CONTEXT_HEAD: context_head, f.SIGNATURE_EMBED_ITEMS: embed_items}
     path = os.path.join(tmp_path, "models", str(version))
-    tf.saved_model.save(tf.Module(), path, signatures={signature: encode.get_concrete_function()})
+    tf.saved_model.save(tf.Module(), path, signatures={
+        name: function.get_concrete_function() for name, function in functions.items()
+        if name not in without})
     return path
 
   return save

@@ -12,6 +12,16 @@ from ctxrec.transform import features as f
 CONTEXT_FEATURES = (f.CONTEXT_ITEM_ID, f.CONTEXT_CATEGORIES, f.CONTEXT_CONFIDENCES)
 
 
+def signature(model, name: str, model_dir: str):
+  """The model's signature `name`, or a ValueError saying which model lacks it and what it has."""
+  if name not in model.signatures:
+    raise ValueError(
+        f"{model_dir}: the SavedModel has no {name!r} signature (it has "
+        f"{', '.join(sorted(model.signatures)) or 'none'}); push a model exported by ctxrec's "
+        f"Trainer")
+  return model.signatures[name]
+
+
 def signature_inputs(function) -> Dict[str, tf.TensorSpec]:
   return dict(function.structured_input_signature[1])
 
@@ -40,6 +50,19 @@ def catalog_inputs(items: pd.DataFrame, max_categories: int) -> Dict[str, np.nda
           f.ITEM_CONFIDENCES: _padded(items[f.CONFIDENCES], max_categories, 0.0)}
 
 
+def item_categories(signatures) -> int:
+  """How many categories per item the model's embed_items signature takes."""
+  spec = signature_inputs(signatures[f.SIGNATURE_EMBED_ITEMS])
+  return int(spec[f.ITEM_CATEGORIES].shape[1])
+
+
+def embed_catalog(signatures, items: pd.DataFrame, batch_size: int = 4096) -> np.ndarray:
+  """Item embeddings [len(items), d] of an items table (item_id, categories, confidences), in
+  table order; an item's categories beyond the model's width are dropped (primary first)."""
+  inputs = catalog_inputs(items, item_categories(signatures))
+  return embed(signatures[f.SIGNATURE_EMBED_ITEMS], inputs, f.ITEM_EMBEDDING, batch_size)
+
+
 def history_batch(histories: Sequence[History], width: int) -> Dict[str, np.ndarray]:
   """encode_history inputs for histories: left-aligned, most recent last, "" / 0 padding."""
   return {f.HISTORY_ITEM_IDS: _padded([h.item_ids for h in histories], width, ""),
@@ -57,6 +80,16 @@ def embed(function, inputs: Mapping[str, np.ndarray], output: str,
           batch_size: int = 4096) -> np.ndarray:
   """Runs a signature over all rows in batches and stacks one output."""
   return np.concatenate([call(function, batch)[output] for batch in batches(inputs, batch_size)])
+
+
+def blank_inputs(function, rows: int) -> Dict[str, np.ndarray]:
+  """Every input a signature declares, empty: "" strings and zeros of the declared widths."""
+  out = {}
+  for name, spec in signature_inputs(function).items():
+    shape = (rows, *spec.shape[1:])
+    out[name] = (np.full(shape, "", dtype=object) if spec.dtype == tf.string
+                 else np.zeros(shape, dtype=spec.dtype.as_numpy_dtype))
+  return out
 
 
 def without_context(inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:

@@ -23,12 +23,7 @@ class EncodeHistory:
 
   def __init__(self, model_dir: str):
     self._model = tf.saved_model.load(model_dir)  # keeps the signature's variables alive
-    if f.SIGNATURE_ENCODE_HISTORY not in self._model.signatures:
-      raise ValueError(
-          f"{model_dir}: the SavedModel has no {f.SIGNATURE_ENCODE_HISTORY!r} signature (it has "
-          f"{', '.join(sorted(self._model.signatures)) or 'none'}); push a model exported by "
-          f"ctxrec's Trainer")
-    self._function = self._model.signatures[f.SIGNATURE_ENCODE_HISTORY]
+    self._function = exported_model.signature(self._model, f.SIGNATURE_ENCODE_HISTORY, model_dir)
     inputs = exported_model.signature_inputs(self._function)
     self.history_length = int(inputs[f.HISTORY_ITEM_IDS].shape[1])
     self.dimension = int(self._function.structured_outputs[f.HISTORY_STATE].shape[-1])

@@ -28,9 +28,7 @@ class Catalog:
   @classmethod
   def load(cls, items_path: str) -> "Catalog":
     catalog = input_tables.load_items(items_path)
-    items = pd.DataFrame({f.ITEM_ID: list(catalog),
-                          f.CATEGORIES: [list(i.categories) for i in catalog.values()],
-                          f.CONFIDENCES: [list(i.confidences) for i in catalog.values()]})
+    items = input_tables.items_frame(catalog)
     names = sorted({c for item in catalog.values() for c in item.categories})
     index = {name: i for i, name in enumerate(names)}
     primary = np.array([index[i.categories[0]] for i in catalog.values()])
@@ -104,8 +102,7 @@ def all_ranks(model, baseline_model, requests: exported_model.EvalRequests, cata
   ranks: Ranks = {}
   for method, signatures in ((m.CONTEXTUAL, model.signatures),
                              (m.HISTORY_ONLY, baseline_model.signatures)):
-    items = exported_model.embed(signatures[f.SIGNATURE_EMBED_ITEMS], exported_model.catalog_inputs(
-        catalog.items, model_categories(signatures)), f.ITEM_EMBEDDING)
+    items = exported_model.embed_catalog(signatures, catalog.items)
     ranks[method] = {
         m.REAL_CONTEXT: model_ranks(signatures, items, inputs_with_context, positions[has]),
         m.NO_CONTEXT: model_ranks(signatures, items, no_context, positions)}
@@ -117,9 +114,3 @@ def all_ranks(model, baseline_model, requests: exported_model.EvalRequests, cata
       m.NO_CONTEXT: popularity}  # without a context, "related items" is plain popularity
   ranks.update(oracle_ranks(data_dir, requests) or {})
   return ranks
-
-
-def model_categories(signatures) -> int:
-  """How many categories per item the model's embed_items signature takes."""
-  spec = exported_model.signature_inputs(signatures[f.SIGNATURE_EMBED_ITEMS])
-  return int(spec[f.ITEM_CATEGORIES].shape[1])

@@ -124,7 +124,28 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     lines += _mode_table(summary, mode)
   if not modes:
     lines += ["No method was evaluated.", ""]
+  lines += _index_section(summary.get("index"))
   return "\n".join(lines + ["## How the metrics are defined", "", *_NOTES, ""])
+
+
+def _index_section(index: Optional[Mapping[str, Any]]) -> List[str]:
+  """The catalog index IndexBuilder built for the pushed model, when there is one."""
+  if not index:
+    return []
+  lines = ["## Catalog index", "", f"{index['reason']}.", ""]
+  if "recall" in index:
+    searcher = index["searcher"]
+    latency = index["latency_ms"]
+    lines += [
+        f"- {searcher['kind']} over {index['items']} items"
+        + (f", {searcher['num_leaves']} leaves" if searcher.get("num_leaves") else "")
+        + f"; search settings {index['settings']}",
+        f"- recall@10 {index['recall']['recall@10']:.4f}, recall@100 "
+        f"{index['recall']['recall@100']:.4f} against exact search on {index['queries']} "
+        f"{index['query_source']} (gate: recall@100 >= {index['threshold']})",
+        f"- one query, one thread: p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms",
+        f"- published to: {index['published_dir'] or 'not published'}", ""]
+  return lines
 
 
 def _plot(summary: Mapping[str, Any], path: str) -> None:

@@ -246,6 +246,13 @@ def load_items(path: str) -> Catalog:
   return catalog
 
 
+def items_frame(catalog: Catalog) -> pd.DataFrame:
+  """The catalog as a table (item_id, categories, confidences), in catalog order."""
+  return pd.DataFrame({f.ITEM_ID: list(catalog),
+                       f.CATEGORIES: [list(item.categories) for item in catalog.values()],
+                       f.CONFIDENCES: [list(item.confidences) for item in catalog.values()]})
+
+
 def load_items_once(path: str) -> Catalog:
   """`load_items`, once per process while the file is unchanged: Beam DoFns load items through
   this in `setup` rather than take a side input, whose million Python objects Beam's state

@@ -86,7 +86,7 @@ def publish(source: str, index_root: str, model_version: str) -> str:
   into place, so readers see the old index or the new one, never a mix; returns the path."""
   final = os.path.join(index_root, model_version)
   if "://" in index_root:  # object stores cannot rename a directory: the manifest goes last
-    _copy_tree(source, final)
+    copy_tree(source, final)
     return final
   os.makedirs(index_root, exist_ok=True)
   staging = os.path.join(index_root, f".staging-{model_version}-{os.getpid()}-{time.time_ns()}")
@@ -102,7 +102,8 @@ def publish(source: str, index_root: str, model_version: str) -> str:
   return final
 
 
-def _copy_tree(source: str, target: str) -> None:
+def copy_tree(source: str, target: str) -> None:
+  """Copies a local index directory to any filesystem, the manifest last."""
   names = [n for n in _files(source) if n != MANIFEST_FILE] + [MANIFEST_FILE]
   for name in names:
     tf.io.gfile.makedirs(os.path.dirname(os.path.join(target, name)))

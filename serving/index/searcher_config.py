@@ -48,6 +48,11 @@ class SearchSettings:
   reorder: int = 0
 
 
+def default_num_leaves(items: int) -> int:
+  """About sqrt(n) leaves, ScaNN's rule of thumb for a tree."""
+  return max(2, int(round(math.sqrt(items))))
+
+
 def config_for_catalog(items: int, brute_force_below: int = 20_000,
                        tree_above: int = 100_000) -> SearcherConfig:
   """ScaNN's guidance for a catalog of `items` vectors."""
@@ -55,7 +60,7 @@ def config_for_catalog(items: int, brute_force_below: int = 20_000,
     return SearcherConfig(kind=BRUTE_FORCE)
   if items < tree_above:
     return SearcherConfig(kind=AH)
-  return SearcherConfig(kind=TREE_AH, num_leaves=int(round(math.sqrt(items))))
+  return SearcherConfig(kind=TREE_AH, num_leaves=default_num_leaves(items))
 
 
 def build(embeddings: np.ndarray, config: SearcherConfig, num_neighbors: int = 100,

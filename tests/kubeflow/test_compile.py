@@ -28,6 +28,7 @@ UPSTREAM = {
     "HistoryOnlyTrainer": {"PseudoContextAugmenter", "Transform", "ExamplesSchemaGen"},
     "RetrievalEvaluator": {"SequenceExampleGen", "Trainer", "HistoryOnlyTrainer"},
     "Pusher": {"Trainer", "RetrievalEvaluator"},
+    "IndexBuilder": {"Pusher", "SequenceExampleGen"},
 }
 BEAM_COMPONENTS = ("SequenceExampleGen", "StatisticsGen", "Transform", "PseudoContextAugmenter")
 
@@ -85,6 +86,7 @@ def test_components_read_the_runtime_parameters(dataflow_spec):
   assert uses == {
       ("SequenceExampleGen", "input_base"): "data_root",
       ("RetrievalEvaluator", "input_base"): "data_root",
+      ("IndexBuilder", "input_base"): "data_root",
       ("Trainer", "train_args"): "train_args",
       ("HistoryOnlyTrainer", "train_args"): "train_args",
       ("RetrievalEvaluator", "margin"): "margin",

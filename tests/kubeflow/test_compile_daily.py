@@ -6,13 +6,15 @@ import pytest
 from tfx.utils import import_utils
 
 from ctxrec.components.history_states import HistoryStates
+from ctxrec.components.index_builder.component import CatalogIndex
 from ctxrec.components.state_publisher.component import PublishedStates
 from ctxrec.pipeline import cli
 
 IMAGE = "europe-docker.pkg.dev/proj/ctxrec/ctxrec:1.2"
 ROOT = "gs://bucket/ctxrec"
 UPSTREAM = {"PushedModelImporter": set(), "HistoryStateInferrer": {"PushedModelImporter"},
-            "StatePublisher": {"HistoryStateInferrer", "PushedModelImporter"}}
+            "StatePublisher": {"HistoryStateInferrer", "PushedModelImporter"},
+            "IndexBuilder": {"HistoryStateInferrer", "PushedModelImporter"}}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def test_the_inferrer_runs_beam_on_dataflow_in_the_project_image(daily):
   assert f"--sdk_container_image={IMAGE}" in inferrer["args"]
 
 
-@pytest.mark.parametrize("artifact_type", [HistoryStates, PublishedStates])
+@pytest.mark.parametrize("artifact_type", [HistoryStates, PublishedStates, CatalogIndex])
 def test_custom_artifact_types_are_found_by_their_schema_title(daily, artifact_type):
   assert f"title: {artifact_type.TYPE_NAME}\n" in json.dumps(daily).replace("\\n", "\n")
   assert import_utils.import_class_by_path(artifact_type.TYPE_NAME) is artifact_type

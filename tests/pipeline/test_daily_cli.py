@@ -34,8 +34,8 @@ def _current(uri):
 
 @pytest.mark.slow
 def test_daily_publishes_the_states_of_every_user_with_a_history(write_tables, tmp_path,
-                                                                save_encoder, capsys):
-  data, model = write_tables(EVENTS), save_encoder(version=5, dimension=4)
+                                                                save_small_model, capsys):
+  data, model = write_tables(EVENTS), save_small_model(version=5, dimension=4)
   uri = f"sqlite:///{str(tmp_path / 'states.sqlite').lstrip('/')}"
   assert _daily(data, tmp_path / "out", "--model", model, "--store", uri) == 0
   assert "states 5@2026-01-04: 2 users with a history (published)" in capsys.readouterr().out
@@ -47,21 +47,21 @@ def test_daily_publishes_the_states_of_every_user_with_a_history(write_tables, t
 
 
 @pytest.mark.slow
-def test_a_model_without_encode_history_is_refused(write_tables, tmp_path, save_encoder,
+def test_a_model_without_encode_history_is_refused(write_tables, tmp_path, save_small_model,
                                                    store_with_a_version, capsys):
-  model = save_encoder(signature="serving_default")
+  model = save_small_model(without=("encode_history",))
   code = _daily(write_tables(EVENTS), tmp_path / "out", "--model", model, "--store",
                 store_with_a_version)
   err = capsys.readouterr().err
   assert code == cli.EXIT_USAGE and "Traceback" not in err
-  assert "has no 'encode_history' signature (it has serving_default)" in err
+  assert "has no 'encode_history' signature (it has context_head, embed_items)" in err
   assert _current(store_with_a_version)[0] == EARLIER
 
 
 @pytest.mark.slow
-def test_a_serving_date_before_the_first_event_is_refused(write_tables, tmp_path, save_encoder,
+def test_a_serving_date_before_the_first_event_is_refused(write_tables, tmp_path, save_small_model,
                                                           store_with_a_version, capsys):
-  code = _daily(write_tables(EVENTS), tmp_path / "out", "--model", save_encoder(),
+  code = _daily(write_tables(EVENTS), tmp_path / "out", "--model", save_small_model(),
                 "--store", store_with_a_version, "--serving-date", "2025-12-24")
   assert code == cli.EXIT_USAGE
   assert "serving_date 2025-12-24 is not after the first event's day (2026-01-01)" in \
@@ -74,9 +74,9 @@ def test_a_serving_date_before_the_first_event_is_refused(write_tables, tmp_path
     ("mongodb://db/x", "unknown state store scheme 'mongodb'"),
     ("redis://127.0.0.1:1/0", "cannot reach Redis"),
     ("sqlite:///no/such/folder/s.sqlite", "folder /no/such/folder does not exist")])
-def test_a_bad_store_is_refused_before_any_work(write_tables, tmp_path, save_encoder, store,
+def test_a_bad_store_is_refused_before_any_work(write_tables, tmp_path, save_small_model, store,
                                                 message, capsys):
-  code = _daily(write_tables(EVENTS), tmp_path / "out", "--model", save_encoder(),
+  code = _daily(write_tables(EVENTS), tmp_path / "out", "--model", save_small_model(),
                 "--store", store)
   assert code == cli.EXIT_USAGE and message in capsys.readouterr().err
   assert not (tmp_path / "out" / "pipeline_root").exists()

@@ -21,7 +21,7 @@ from ctxrec.transform import features as f
 pytestmark = pytest.mark.slow
 COMPONENTS = {"SequenceExampleGen", "StatisticsGen", "ExamplesSchemaGen", "ExampleValidator",
               "AnomaliesGate", "Transform", "PseudoContextAugmenter", "Trainer",
-              "HistoryOnlyTrainer", "RetrievalEvaluator", "Pusher"}
+              "HistoryOnlyTrainer", "RetrievalEvaluator", "Pusher", "IndexBuilder"}
 
 
 def read_examples(output_dir: str, split: str) -> list:

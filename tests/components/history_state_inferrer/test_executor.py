@@ -141,3 +141,10 @@ def test_a_later_training_run_still_reports_the_pushers_version(tiny_daily, tiny
   from ctxrec.pipeline import local_runner  # pylint: disable=import-outside-toplevel
   summary = local_runner.run_local(tiny_pipeline[0])  # cached; MLMD now holds the import too
   assert summary.report["model_version"] == int(model_versions.version_of(tiny_pushed_model))
+
+
+def test_the_daily_run_keeps_the_index_of_an_unchanged_catalog(tiny_daily, tiny_pushed_model):
+  config, summary = tiny_daily
+  version = model_versions.version_of(tiny_pushed_model)
+  assert summary.index["reason"] == "the catalog did not change: the published index stands"
+  assert summary.index["published_dir"] == os.path.join(config.index_dir, version)

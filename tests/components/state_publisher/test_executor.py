@@ -50,10 +50,10 @@ def _publish(states, store_uri, model=None):
   return published
 
 
-def test_publishes_every_state_and_records_where(tmp_path, store_uri, save_encoder):
+def test_publishes_every_state_and_records_where(tmp_path, store_uri, save_small_model):
   version = StatesVersion("7", "2026-03-01")
   states, expected = _states_artifact(tmp_path / "s", version)
-  published = _publish(states, store_uri, _pushed(save_encoder(version=7)))
+  published = _publish(states, store_uri, _pushed(save_small_model(version=7)))
   with feature_store.open_store(store_uri) as store:
     assert store.current() == version
     found = store.get_many(list(expected))
@@ -78,11 +78,11 @@ def test_a_second_publish_is_idempotent(tmp_path, store_uri):
     (8, DIM, "states of model version 7 cannot be published with model version 8"),
     (7, 16, "states have dimension 8 but model version 7 encodes histories into 16")])
 def test_states_of_another_model_are_refused_and_current_is_untouched(
-    tmp_path, store_uri, save_encoder, model_version, model_dimension, error):
+    tmp_path, store_uri, save_small_model, model_version, model_dimension, error):
   first, before = _states_artifact(tmp_path / "first", StatesVersion("7", "2026-03-01"))
   _publish(first, store_uri)
   second, _ = _states_artifact(tmp_path / "second", StatesVersion("7", "2026-03-02"), seed=1)
-  model = _pushed(save_encoder(version=model_version, dimension=model_dimension))
+  model = _pushed(save_small_model(version=model_version, dimension=model_dimension))
   with pytest.raises(StatesMismatchError, match=error):
     _publish(second, store_uri, model)
   with feature_store.open_store(store_uri) as store:
