@@ -26,6 +26,7 @@ from ctxrec.serving.index import index_dir
 from ctxrec.transform.features import TRAIN
 
 _NODE_CONTEXT = "node"
+_PIPELINE_CONTEXT = "pipeline"
 _STATES = {metadata_store_pb2.Execution.COMPLETE: "ran",
            metadata_store_pb2.Execution.CACHED: "cached",
            metadata_store_pb2.Execution.FAILED: "failed"}
@@ -68,7 +69,7 @@ def run_local(config: PipelineConfig) -> RunSummary:
   runs, seconds = _run(pipeline, connection)
   summary = RunSummary(runs, _example_counts(connection), seconds)
   if not config.validate_only:
-    summary.report = _publish_report(connection, config.report_dir)
+    summary.report = _publish_report(connection, config.report_dir, config.pipeline_name)
   return summary
 
 
@@ -80,13 +81,14 @@ def run_daily_local(config: DailyPipelineConfig) -> DailySummary:
   pipeline = create_daily_pipeline(config, input_fingerprint=input_tables.fingerprint(tables),
                                    metadata_connection_config=connection)
   runs, seconds = _run(pipeline, connection)
-  published = _latest(metadata_store.MetadataStore(connection), PublishedStates.TYPE_NAME)
+  store = metadata_store.MetadataStore(connection)
+  published = _latest(store, PublishedStates.TYPE_NAME, config.pipeline_name)
   properties = published.custom_properties
   return DailySummary(runs, seconds, properties[publisher_keys.STATES_VERSION].string_value,
                       properties[publisher_keys.ROWS].int_value,
                       properties[publisher_keys.STORE].string_value,
                       bool(properties[publisher_keys.ALREADY_PUBLISHED].int_value),
-                      _index_summary(metadata_store.MetadataStore(connection)))
+                      _index_summary(store, config.pipeline_name))
 
 
 def _connection(output_dir: str, metadata_path: str):
@@ -136,43 +138,47 @@ def _node_id(store, execution_id: int) -> str:
   return "unknown"
 
 
-def _latest(store, type_name: str, having: Optional[str] = None):
-  """The newest artifact of a type (with the custom property `having`, if given)."""
-  artifacts = [a for a in store.get_artifacts_by_type(type_name)
-               if having is None or having in a.custom_properties]
+def _latest(store, type_name: str, pipeline_name: str):
+  """The newest artifact of a type made by one pipeline (training and daily share MLMD)."""
+  context = store.get_context_by_type_and_name(_PIPELINE_CONTEXT, pipeline_name)
+  artifacts = [a for a in (store.get_artifacts_by_context(context.id) if context else [])
+               if a.type == type_name]
   return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
-def _publish_report(connection, report_dir: str) -> Optional[dict]:
+def _publish_report(connection, report_dir: str, pipeline_name: str) -> Optional[dict]:
   """Copies the evaluation's report to OUT/report with the pushed model version filled in."""
   store = metadata_store.MetadataStore(connection)
-  evaluation = _latest(store, "ModelEvaluation")
+  evaluation = _latest(store, "ModelEvaluation", pipeline_name)
   if evaluation is None:
     return None
   with open(os.path.join(evaluation.uri, report.SUMMARY_FILE)) as handle:
     summary = json.load(handle)
-  # The Pusher's, not a PushedModel the daily pipeline imported (that has no push version).
-  pushed = _latest(store, "PushedModel", having=pushed_model.PUSHED_VERSION)
-  if summary["blessed"] and pushed is not None:
+  pushed = _latest(store, "PushedModel", pipeline_name)  # the Pusher's, not a daily import
+  if summary["blessed"] and pushed is not None and (
+      pushed_model.PUSHED_VERSION in pushed.custom_properties):
     summary["model_version"] = int(
         pushed.custom_properties[pushed_model.PUSHED_VERSION].string_value)
-  summary["index"] = _index_summary(store)
+  summary["index"] = _index_summary(store, pipeline_name)
   report.write_report(summary, report_dir)
   return summary
 
 
-def _index_summary(store) -> Optional[dict]:
-  """The newest IndexBuilder run: why it did what it did, and its manifest if it built one."""
-  index = _latest(store, CatalogIndex.TYPE_NAME)
+def _index_summary(store, pipeline_name: str) -> Optional[dict]:
+  """The pipeline's newest IndexBuilder run: why it did what it did, and the manifest of the
+  index it published (or built and did not publish)."""
+  index = _latest(store, CatalogIndex.TYPE_NAME, pipeline_name)
   if index is None:
     return None
   properties = index.custom_properties
   summary = {"reason": properties[index_keys.REASON].string_value,
              "published_dir": properties[index_keys.PUBLISHED_DIR].string_value}
-  manifest_path = os.path.join(index.uri, index_dir.MANIFEST_FILE)
-  if os.path.exists(manifest_path):
-    with open(manifest_path) as handle:
-      manifest = json.load(handle)
-    manifest.pop("files", None)
-    summary.update(manifest)
+  for directory in (summary["published_dir"], index.uri):
+    manifest_path = os.path.join(directory, index_dir.MANIFEST_FILE) if directory else ""
+    if manifest_path and os.path.exists(manifest_path):
+      with open(manifest_path) as handle:
+        manifest = json.load(handle)
+      manifest.pop("files", None)
+      summary.update(manifest)
+      break
   return summary
