@@ -32,7 +32,8 @@ run: setup
 	@test -f $(DATA)/events.parquet || $(VENV)/bin/ctxrec generate --profile demo --seed 1 --out $(DATA)
 	$(VENV)/bin/ctxrec run --data $(DATA) --out $(OUT)
 	@if ls -d $(OUT)/serving/ctxrec/[0-9]*/ >/dev/null 2>&1; then \
-	  $(VENV)/bin/ctxrec daily --data $(DATA) --out $(OUT); \
+	  $(VENV)/bin/ctxrec daily --data $(DATA) --out $(OUT) && \
+	  $(VENV)/bin/ctxrec ask --data $(DATA) --out $(OUT); \
 	else echo "make run: no model was pushed (not blessed), so no daily states; see $(OUT)/report/report.md"; fi
 
 test: setup

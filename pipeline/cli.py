@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
   run.set_defaults(handler=_run)
   _add_daily(commands)
   _add_states(commands)
+  _add_serve(commands)
   _add_compile_kfp(commands)
   return parser
 
@@ -80,6 +81,35 @@ def _add_states(commands) -> None:
     action = actions.add_parser(name, help=text)
     action.add_argument("version", help="MODEL_VERSION@YYYY-MM-DD, as `list` prints it")
   states.set_defaults(handler=_states)
+
+
+def _add_serve(commands) -> None:
+  serve = commands.add_parser(
+      "serve", help="run the retrieval service (HTTP, OpenAPI docs at /docs) on a release")
+  serve.add_argument("--serving-dir", required=True,
+                     help="the folder holding ctxrec/<version>/ and index/<version>/, e.g. "
+                     "OUT/serving")
+  serve.add_argument("--store", required=True,
+                     help="state store URI: sqlite:///PATH or redis://HOST:PORT/DB; its current "
+                     "version names the release served")
+  serve.add_argument("--tf-serving", default=None,
+                     help="the context head through TF Serving: grpc://HOST:PORT or "
+                     "http://HOST:PORT (default: the same signature in-process)")
+  serve.add_argument("--host", default="127.0.0.1",
+                     help="address to bind (default loopback; 0.0.0.0 to accept others)")
+  serve.add_argument("--port", type=int, default=8080)
+  serve.add_argument("--head-timeout-ms", type=float, default=100.0,
+                     help="TF Serving deadline; past it the in-process head answers")
+  serve.add_argument("--reload-seconds", type=float, default=30.0,
+                     help="how often to look for a newer complete release")
+  serve.set_defaults(handler=_serve)
+
+  ask = commands.add_parser(
+      "ask", help="start the service on a run's release and print live answers for a few users")
+  ask.add_argument("--data", required=True, help="the run's data folder (to pick viewers)")
+  ask.add_argument("--out", required=True, help="the run's output folder")
+  ask.add_argument("--users", type=int, default=3)
+  ask.set_defaults(handler=_ask)
 
 
 def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> None:
@@ -247,6 +277,27 @@ def _print_versions(store) -> None:
                  .strftime("%Y-%m-%d %H:%M:%S") if info.published else "-")
     print(f"{'*' if info.version == current else '':2}{str(info.version):<32}{info.rows:>10}  "
           f"{info.dimension:>4}  {'complete' if info.complete else 'partial':<10} {published}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+  from ctxrec.serving.service import server  # pylint: disable=g-import-not-at-top
+  config = server.ServeConfig(
+      serving_dir=os.path.abspath(args.serving_dir), store_uri=args.store,
+      tf_serving=args.tf_serving, host=args.host, port=args.port,
+      head_timeout_ms=args.head_timeout_ms, reload_seconds=args.reload_seconds)
+  print(f"[ctxrec] serving on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
+  server.serve(config)
+
+
+def _ask(args: argparse.Namespace) -> None:
+  from ctxrec.pipeline import config as pipeline_config  # pylint: disable=g-import-not-at-top
+  from ctxrec.pipeline import run_log  # pylint: disable=g-import-not-at-top
+  from ctxrec.serving.service import server, showcase  # pylint: disable=g-import-not-at-top
+  out = os.path.abspath(args.out)
+  print(f"[ctxrec] full log: {run_log.attach(out)}", file=sys.stderr)
+  config = server.ServeConfig(serving_dir=os.path.join(out, "serving"),
+                              store_uri=pipeline_config.default_store_uri(out))
+  showcase.live_answers(os.path.abspath(args.data), config, users=args.users)
 
 
 def _compile_kfp(args: argparse.Namespace) -> None:

@@ -48,7 +48,8 @@ def embed_catalog(model, items_path: str, model_version: str) -> Catalog:
                     "their first %d (highest confidence first)", wide, width, width)
   progress.report("IndexBuilder: embedding %d items", len(items))
   embeddings = exported_model.embed_catalog(model.signatures, items)
-  return Catalog(list(items[f.ITEM_ID]), embeddings, model_version, catalog_fingerprint(items))
+  return Catalog(list(items[f.ITEM_ID]), embeddings, model_version, catalog_fingerprint(items),
+                 list(items[f.CATEGORIES]), list(items[f.CONFIDENCES]))
 
 
 def _sample(rows: int, wanted: int, seed: int) -> np.ndarray:

@@ -7,9 +7,11 @@ Context is given as a dense [n, C] array: row e holds the confidence of each cat
 index used in `item_primary`) in example e's context item, 0 where the context lacks it; an
 all-zero row means the example has no context. Items whose primary category is -1 match nothing.
 """
+from typing import Optional
+
 import numpy as np
 
-from ctxrec.components.retrieval_evaluator.metrics import ranks_from_scores
+from ctxrec.components.retrieval_evaluator.metrics import ranks_from_scores, rows_per_block
 
 _TIE_BREAK = 1e-6  # popularity's weight inside a context score: orders items of equal weight
 
@@ -31,7 +33,7 @@ def popularity_ranks(counts: np.ndarray, label_positions: np.ndarray) -> np.ndar
 
 def context_popularity_ranks(counts: np.ndarray, item_primary: np.ndarray,
                              context_weights: np.ndarray, label_positions: np.ndarray,
-                             batch_size: int = 1024) -> np.ndarray:
+                             batch_size: Optional[int] = None) -> np.ndarray:
   """Label ranks of "related items": the context's categories first by popularity, then the rest.
 
   score(i) = w_ctx(primary(i)) * (counts[i] + 1) + counts[i] / (max(counts) + 1) * 1e-6, with
@@ -48,6 +50,7 @@ def context_popularity_ranks(counts: np.ndarray, item_primary: np.ndarray,
                      f"labels, got shape {weights.shape}")
   if np.any(primary >= weights.shape[1]):
     raise ValueError(f"item_primary must be < C = {weights.shape[1]} (or -1 for none)")
+  batch_size = batch_size or rows_per_block(counts.size)
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
   ranks = popularity_ranks(counts, positions)

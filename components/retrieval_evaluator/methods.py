@@ -63,9 +63,10 @@ def context_weights(requests: exported_model.EvalRequests, catalog: Catalog) -> 
 
 
 def model_ranks(signatures, item_embeddings: np.ndarray, inputs: Dict[str, np.ndarray],
-                positions: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+                positions: np.ndarray) -> np.ndarray:
   """Exact ranks of the labels by dot product of user and item embeddings."""
   users = exported_model.embed(signatures[f.SIGNATURE_SERVING_DEFAULT], inputs, f.USER_EMBEDDING)
+  batch_size = m.rows_per_block(len(item_embeddings))
   return np.concatenate([
       m.ranks_from_scores(users[start:start + batch_size] @ item_embeddings.T,
                           positions[start:start + batch_size])

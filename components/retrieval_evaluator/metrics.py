@@ -43,6 +43,15 @@ METRIC_NAMES = (tuple(f"recall@{k}" for k in RECALL_KS) + tuple(f"ndcg@{k}" for 
 _BOOTSTRAP_BUDGET = 1 << 23  # float64 elements per resampled block (64 MB)
 
 
+_SCORE_BUDGET = 1 << 25  # score elements per block of rows (a 1M-item catalog: 33 rows)
+
+
+def rows_per_block(items: int, budget: int = _SCORE_BUDGET) -> int:
+  """Rows of [rows, items] scores to rank at once, so memory stays flat as the catalog grows
+  (ranking makes several temporaries of the block's size)."""
+  return max(1, budget // max(1, items))
+
+
 def ranks_from_scores(scores: np.ndarray, label_positions: np.ndarray) -> np.ndarray:
   """Each row's 1-based label rank; ties go to the earlier column, so ranks are deterministic."""
   scores = np.asarray(scores)

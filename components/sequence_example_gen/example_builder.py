@@ -5,10 +5,11 @@ computes for that day); the real request context is the last view within the ses
 window before the conversion, written for eval examples only (training gets pseudo-context).
 """
 import bisect
-from typing import Iterable, Iterator, List, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
+from ctxrec.components import request_context
 from ctxrec.components import user_history
 from ctxrec.components.events_io import Event
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY
@@ -31,13 +32,13 @@ def _ints(values: Iterable[int]) -> tf.train.Feature:
   return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
-def _context(views: Sequence[Event], view_times: List[int], timestamp: int,
-             window: int) -> List[str]:
+def _last_view(views: Sequence[Event], view_times: List[int], timestamp: int,
+               window: int) -> Optional[str]:
   """The last item viewed at or before `timestamp` within `window` seconds, if any."""
   last = bisect.bisect_right(view_times, timestamp) - 1
   if last >= 0 and timestamp - view_times[last] <= window:
-    return [views[last][2]]
-  return []
+    return views[last][2]
+  return None
 
 
 def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
@@ -57,9 +58,10 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
     if not history:
       continue
     split = f.EVAL if day >= eval_start_day else f.TRAIN
-    context = (_context(views, view_times, timestamp, config.session_window_seconds)
-               if split == f.EVAL else [])
-    context_item = catalog[context[0]] if context else None
+    viewed = (_last_view(views, view_times, timestamp, config.session_window_seconds)
+              if split == f.EVAL else None)
+    context = (viewed and request_context.context_of_item(viewed, catalog)
+               or request_context.NO_CONTEXT)
     label_item = catalog[label]
     feature = {
         f.EXAMPLE_USER_ID: _bytes([user_id]),
@@ -70,9 +72,9 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
         f.LABEL_CATEGORIES: _bytes(label_item.categories),
         f.LABEL_CONFIDENCES: _floats(label_item.confidences),
         f.LABEL_TIMESTAMP: _ints([timestamp]),
-        f.CONTEXT_ITEM_ID: _bytes(context),
-        f.CONTEXT_CATEGORIES: _bytes(context_item.categories if context_item else ()),
-        f.CONTEXT_CONFIDENCES: _floats(context_item.confidences if context_item else ()),
+        f.CONTEXT_ITEM_ID: _bytes(context.item_ids),
+        f.CONTEXT_CATEGORIES: _bytes(context.categories),
+        f.CONTEXT_CONFIDENCES: _floats(context.confidences),
         **demo,
     }
     yield split, tf.train.Example(features=tf.train.Features(feature=feature))

@@ -31,14 +31,15 @@ _SOCKET_TIMEOUT_SECONDS = 30.0
 class RedisStateStore(StateStore):
   """States in the Redis database at `redis://host:port/db[?prefix=P]`."""
 
-  def __init__(self, uri: str):
+  def __init__(self, uri: str, timeout_s: Optional[float] = None):
+    """`timeout_s` bounds every read and write (default 30 s: bulk publishing)."""
     super().__init__(uri)
     parsed = urllib.parse.urlparse(uri)
     self.prefix = urllib.parse.parse_qs(parsed.query).get("prefix", [DEFAULT_PREFIX])[0]
     try:
       self._redis = redis.Redis.from_url(
           parsed._replace(query="").geturl(), socket_connect_timeout=_CONNECT_TIMEOUT_SECONDS,
-          socket_timeout=_SOCKET_TIMEOUT_SECONDS)
+          socket_timeout=timeout_s or _SOCKET_TIMEOUT_SECONDS)
       self._redis.ping()
     except (redis.exceptions.RedisError, ValueError) as exc:
       raise StateStoreError(f"{self.uri}: cannot reach Redis ({exc}); start redis-server there "

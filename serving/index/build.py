@@ -38,6 +38,14 @@ class Catalog:
   embeddings: np.ndarray  # [items, dimension] float32
   model_version: str
   fingerprint: str
+  categories: Sequence[Sequence[str]] = ()  # per item, primary first; () when unknown
+  confidences: Sequence[Sequence[float]] = ()
+
+  def items_table(self):
+    """The catalog's items in row order, for the index directory."""
+    empty = [[]] * len(self.item_ids)
+    return index_dir.items_table(self.item_ids, self.categories or empty,
+                                 self.confidences or empty)
 
 
 def build_index(catalog: Catalog, queries: np.ndarray, query_source: str, spec: BuildSpec,
@@ -69,4 +77,4 @@ def build_index(catalog: Catalog, queries: np.ndarray, query_source: str, spec: 
                                    chosen.settings),
       ms_per_query_batched=chosen.ms_per_query, queries=len(queries), query_source=query_source,
       built_at=time.time())
-  return index_dir.write(directory, searcher, catalog.item_ids, manifest), measured
+  return index_dir.write(directory, searcher, catalog.items_table(), manifest), measured

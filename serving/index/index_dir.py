@@ -1,7 +1,8 @@
 """An index directory on disk, and publishing one into OUT/serving/index/<model_version>/.
 
   manifest.json    IndexManifest, written last (a directory without it is partial)
-  items.parquet    row -> item_id of the searcher's datapoints (column item_id)
+  items.parquet    row -> item of the searcher's datapoints: item_id, categories, confidences
+                   (the catalog the index embedded; the service resolves viewed items with it)
   scann/           the serialized ScaNN searcher (its recorded paths are rewritten on load)
 """
 import dataclasses
@@ -9,13 +10,14 @@ import os
 import shutil
 import tempfile
 import time
-from typing import List
+from typing import Iterator, List, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
+from ctxrec.components.sequence_example_gen.input_tables import Item
 from ctxrec.serving.index import scann_api
 from ctxrec.serving.index.manifest import IndexDirError, IndexManifest
 from ctxrec.transform import features as f
@@ -32,12 +34,19 @@ def _files(directory: str) -> List[str]:
   return sorted(found)
 
 
-def write(directory: str, searcher, item_ids, manifest: IndexManifest) -> IndexManifest:
-  """Writes a searcher, its item ids and the manifest (last) into a new local directory."""
+def items_table(item_ids: Sequence[str], categories: Sequence[Sequence[str]],
+                confidences: Sequence[Sequence[float]]) -> pa.Table:
+  return pa.table({f.ITEM_ID: pa.array(list(item_ids), pa.string()),
+                   f.CATEGORIES: pa.array([list(c) for c in categories], pa.list_(pa.string())),
+                   f.CONFIDENCES: pa.array([list(c) for c in confidences],
+                                           pa.list_(pa.float32()))})
+
+
+def write(directory: str, searcher, items: pa.Table, manifest: IndexManifest) -> IndexManifest:
+  """Writes a searcher, its items (row order) and the manifest (last) into a new directory."""
   os.makedirs(directory)
   scann_api.serialize(searcher, os.path.join(directory, SCANN_DIR))
-  pq.write_table(pa.table({f.ITEM_ID: pa.array(list(item_ids), pa.string())}),
-                 os.path.join(directory, ITEMS_FILE))
+  pq.write_table(items, os.path.join(directory, ITEMS_FILE))
   files = {name: os.path.getsize(os.path.join(directory, name)) for name in _files(directory)}
   manifest = dataclasses.replace(manifest, files=files)
   with open(os.path.join(directory, MANIFEST_FILE), "w") as handle:
@@ -63,10 +72,37 @@ def verify(directory: str) -> IndexManifest:
   return manifest
 
 
-def read_item_ids(directory: str) -> np.ndarray:
+class ItemCatalog(Mapping[str, Item]):
+  """The items an index holds, by id: lookups into its Parquet columns, not a million objects."""
+
+  def __init__(self, table: pa.Table):
+    self.item_ids = np.asarray(table.column(f.ITEM_ID).to_pylist(), dtype=object)
+    self._rows = {item_id: row for row, item_id in enumerate(self.item_ids)}
+    categories = table.column(f.CATEGORIES).combine_chunks()
+    confidences = table.column(f.CONFIDENCES).combine_chunks()
+    self._offsets = categories.offsets.to_numpy()
+    self._categories = np.asarray(categories.values.to_pylist(), dtype=object)
+    self._confidences = confidences.values.to_numpy()
+
+  def __getitem__(self, item_id: str) -> Item:
+    row = self._rows[item_id]
+    start, end = self._offsets[row], self._offsets[row + 1]
+    return Item(tuple(self._categories[start:end]),
+                tuple(float(c) for c in self._confidences[start:end]))
+
+  def __contains__(self, item_id) -> bool:
+    return item_id in self._rows
+
+  def __iter__(self) -> Iterator[str]:
+    return iter(self.item_ids)
+
+  def __len__(self) -> int:
+    return len(self.item_ids)
+
+
+def read_catalog(directory: str) -> ItemCatalog:
   with tf.io.gfile.GFile(os.path.join(directory, ITEMS_FILE), "rb") as handle:
-    table = pq.read_table(pa.BufferReader(handle.read()))
-  return np.asarray(table.column(f.ITEM_ID).to_pylist(), dtype=object)
+    return ItemCatalog(pq.read_table(pa.BufferReader(handle.read())))
 
 
 def local_copy(directory: str) -> str:

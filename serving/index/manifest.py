@@ -3,7 +3,7 @@ import dataclasses
 import json
 from typing import Dict
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: items.parquet holds each item's categories and confidences
 
 
 class IndexDirError(ValueError):

@@ -29,7 +29,8 @@ class Retriever:
           f"{self.manifest.model_version}, not {model_version}; user and item embeddings of "
           f"different versions are not comparable: load the index of model {model_version}")
     local = index_dir.local_copy(directory)
-    self.item_ids = index_dir.read_item_ids(local)
+    self.catalog = index_dir.read_catalog(local)
+    self.item_ids = self.catalog.item_ids
     if len(self.item_ids) != self.manifest.items:
       raise IndexDirError(f"{directory}: {len(self.item_ids)} item ids for "
                           f"{self.manifest.items} items; rebuild the index")

@@ -55,6 +55,20 @@ def test_ids_map_back_to_item_ids(tmp_path):
   np.testing.assert_allclose(scores, exact_scores, rtol=1e-5)
 
 
+def test_the_index_carries_its_catalog_for_context_lookups(tmp_path):
+  embeddings = _clustered(30)
+  ids = [f"item-{i}" for i in range(30)]
+  categories = [[f"c{i % 3}", "shared"] if i % 2 else [f"c{i % 3}"] for i in range(30)]
+  confidences = [[0.75, 0.25] if i % 2 else [1.0] for i in range(30)]
+  catalog = Catalog(ids, embeddings, "7", "fp", categories, confidences)
+  directory, _, _ = _build(tmp_path, catalog)
+  loaded = Retriever(directory).catalog
+  assert len(loaded) == 30 and "item-3" in loaded and "item-99" not in loaded
+  assert loaded["item-3"].categories == ("c0", "shared")
+  assert loaded["item-3"].confidences == (0.75, 0.25)
+  assert loaded["item-4"].categories == ("c1",) and loaded.get("nope") is None
+
+
 @pytest.mark.parametrize("spec", [
     BuildSpec(),
     BuildSpec(searcher=sc.SearcherConfig(kind=sc.AH)),

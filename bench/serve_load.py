@@ -1,0 +1,189 @@
+"""Open-loop load on the retrieval service: latency percentiles, errors and per-stage shares.
+
+Builds (once) a release over the `large` profile: the given model copied to
+OUT/serving/ctxrec/<version>, then `ctxrec daily` on --data, which publishes every user's
+state (~1M) into OUT/states.sqlite and the recall-gated ScaNN index of the 1M-item catalog.
+Then, for each head (in-process; through the TF Serving gRPC test double, since the real
+tensorflow_model_server is not installable here), starts `ctxrec serve` in a child process and
+sends requests on a fixed schedule (open loop: a slow answer does not delay the next request;
+latency counts from the scheduled send, so queueing is included) for --seconds at --qps.
+
+Requests: users with a state, each viewing an item of the catalog (`context.item_id`), k=--k.
+Reports client latency p50/p99/p99.9, errors (non-200 or timeouts), fallbacks, the server's
+per-stage time shares (state, head, ann, other) and the server process's CPU use.
+
+Usage: .venv/bin/python bench/serve_load.py --model out/ann/run/serving/ctxrec
+         [--data data/large] [--out out/serve_load] [--qps 200] [--seconds 600] [--k 100]
+         [--heads in_process,grpc_double]
+"""
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+import ctxrec  # noqa: F401  (selects tf-keras before TensorFlow loads)
+import httpx
+import numpy as np
+import psutil
+
+from ctxrec.pipeline import config as pipeline_config
+from ctxrec.pipeline import local_runner
+from ctxrec.pipeline.config import MODEL_NAME
+from ctxrec.serving import model_versions
+from ctxrec.serving.service import server
+from ctxrec.serving.service.release import ReleaseLoader
+from ctxrec.serving import feature_store
+
+DOUBLE = os.path.join(os.path.dirname(__file__), "..", "tests", "serving", "tf_serving_double.py")
+
+
+def release(model: str, data: str, out: str) -> str:
+  """OUT/serving with the model, its index and its states (built by `ctxrec daily` once)."""
+  version_dir = model_versions.resolve_version_dir(model)
+  version = model_versions.version_of(version_dir)
+  target = os.path.join(out, "serving", MODEL_NAME, version)
+  if not os.path.exists(target):
+    shutil.copytree(version_dir, target)
+  store_uri = pipeline_config.default_store_uri(out)
+  with feature_store.open_store(store_uri) as store:
+    current = store.current()
+  index = os.path.join(out, "serving", "index", version)
+  if current is None or current.model_version != version or not os.path.exists(index):
+    started = time.perf_counter()
+    summary = local_runner.run_daily_local(pipeline_config.DailyPipelineConfig(
+        data_dir=os.path.abspath(data), output_dir=os.path.abspath(out), model_dir=target,
+        store_uri=store_uri))
+    print(f"release: ctxrec daily {time.perf_counter() - started:.0f}s, {summary.states} "
+          f"states, index: {summary.index and summary.index['reason']}", flush=True)
+  return os.path.join(out, "serving")
+
+
+def workload(serving_dir: str, store_uri: str, data: str, count: int, k: int) -> List[dict]:
+  """Requests of users with a state viewing catalog items (the events' last views)."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  with feature_store.open_store(store_uri) as store:
+    loaded = ReleaseLoader(serving_dir).load(store.current(), store)
+    events = pd.read_parquet(os.path.join(data, "events.parquet"),
+                             columns=["user_id", "item_id", "event_type"])
+    views = events[events["event_type"] == "view"].drop_duplicates("user_id", keep="last")
+    views = views.sample(n=min(len(views), count * 2), random_state=0)
+    states = store.get_many(list(views["user_id"]), loaded.states_version)
+  known = [(u, i) for u, i, s in zip(views["user_id"], views["item_id"], states)
+           if s is not None and i in loaded.retriever.catalog]
+  print(f"workload: {len(known)} requests of users with a state viewing catalog items; "
+        f"{loaded.retriever.manifest.items:,} items, states {loaded.states_version}", flush=True)
+  return [{"user_id": u, "context": {"item_id": i}, "k": k} for u, i in known[:count]]
+
+
+def start_double(serving_dir: str):
+  process = subprocess.Popen([sys.executable, DOUBLE, "--model-base-path",
+                              os.path.join(serving_dir, MODEL_NAME)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+  ports = dict(part.split("=") for part in process.stdout.readline().split())
+  return process, f"grpc://127.0.0.1:{ports['grpc']}"
+
+
+def start_service(serving_dir: str, store_uri: str, port: int, tf_serving: Optional[str]):
+  command = [sys.executable, "-m", "ctxrec.pipeline.cli", "serve", "--serving-dir", serving_dir,
+             "--store", store_uri, "--port", str(port)]
+  if tf_serving:
+    command += ["--tf-serving", tf_serving]
+  process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 600
+  while time.monotonic() < deadline:
+    try:
+      if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+        return process
+    except httpx.HTTPError:
+      pass
+    time.sleep(0.5)
+  process.kill()
+  raise RuntimeError("the service did not become ready in 10 minutes")
+
+
+async def open_loop(url: str, requests: List[dict], qps: float, seconds: float) -> Dict:
+  """Sends request i at t0 + i/qps whatever the earlier ones do; latency from that moment."""
+  total = int(qps * seconds)
+  latencies, errors, fallbacks, stages = [], 0, {}, {"state": 0.0, "head": 0.0, "ann": 0.0,
+                                                     "total": 0.0}
+  limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+  async with httpx.AsyncClient(base_url=url, timeout=5.0, limits=limits) as client:
+    start = time.perf_counter() + 0.5
+
+    async def one(i: int):
+      nonlocal errors
+      scheduled = start + i / qps
+      await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+      try:
+        response = await client.post("/v1/retrieve", json=requests[i % len(requests)])
+      except httpx.HTTPError:
+        errors += 1
+        return
+      latencies.append(time.perf_counter() - scheduled)
+      if response.status_code != 200:
+        errors += 1
+        return
+      body = response.json()
+      for name in body["fallbacks"]:
+        fallbacks[name] = fallbacks.get(name, 0) + 1
+      for stage in stages:
+        stages[stage] += body["timings_ms"][stage]
+    await asyncio.gather(*(one(i) for i in range(total)))
+  ms = np.array(latencies) * 1000
+  return {"sent": total, "answered": len(latencies), "errors": errors, "fallbacks": fallbacks,
+          "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99),
+          "p999": np.percentile(ms, 99.9), "stages": stages}
+
+
+def run(head: str, serving_dir: str, store_uri: str, requests: List[dict], args) -> None:
+  double, tf_serving = (start_double(serving_dir) if head == "grpc_double" else (None, None))
+  port = server.free_port()
+  service = start_service(serving_dir, store_uri, port, tf_serving)
+  try:
+    url = f"http://127.0.0.1:{port}"
+    asyncio.run(open_loop(url, requests, args.qps, min(5.0, args.seconds)))  # warm up
+    cpu = psutil.Process(service.pid).cpu_times()
+    started = time.perf_counter()
+    result = asyncio.run(open_loop(url, requests, args.qps, args.seconds))
+    wall = time.perf_counter() - started
+    after = psutil.Process(service.pid).cpu_times()
+    used = (after.user + after.system) - (cpu.user + cpu.system)
+  finally:
+    service.kill()
+    if double:
+      double.kill()
+  stages = result["stages"]
+  share = {s: stages[s] / stages["total"] for s in ("state", "head", "ann")}
+  share["other"] = 1 - sum(share.values())
+  print(f"{head:<12} {args.qps:.0f} qps x {args.seconds:.0f}s: p50 {result['p50']:.2f} ms, "
+        f"p99 {result['p99']:.2f} ms, p99.9 {result['p999']:.2f} ms, errors {result['errors']} "
+        f"of {result['sent']}, fallbacks {result['fallbacks'] or 'none'}", flush=True)
+  print(f"{'':<12} server time by stage: " + ", ".join(f"{s} {v:.0%}" for s, v in share.items())
+        + f" (mean total {stages['total'] / max(1, result['answered']):.2f} ms); service CPU "
+        f"{used / wall:.0%} of one core ({used / max(1, result['answered']) * 1000:.2f} ms "
+        f"per request)", flush=True)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", required=True, help="a pushed version or model folder")
+  parser.add_argument("--data", default="data/large")
+  parser.add_argument("--out", default="out/serve_load")
+  parser.add_argument("--qps", type=float, default=200)
+  parser.add_argument("--seconds", type=float, default=600)
+  parser.add_argument("--k", type=int, default=100)
+  parser.add_argument("--heads", default="in_process,grpc_double")
+  args = parser.parse_args(argv)
+  serving_dir = release(args.model, args.data, args.out)
+  store_uri = pipeline_config.default_store_uri(args.out)
+  requests = workload(serving_dir, store_uri, args.data, 20_000, args.k)
+  for head in args.heads.split(","):
+    run(head, os.path.abspath(serving_dir), store_uri, requests, args)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,77 @@
+"""The context head's interface and the request inputs every implementation takes."""
+import abc
+import dataclasses
+from typing import Dict, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ctxrec.components.request_context import Context
+from ctxrec.transform import features as f
+
+Inputs = Dict[str, np.ndarray]  # raw `context_head` inputs, padded as the signature declares
+
+
+class HeadError(RuntimeError):
+  """The head could not answer; `retryable` when another head may (unreachable, too slow)."""
+
+  def __init__(self, message: str, retryable: bool):
+    super().__init__(message)
+    self.retryable = retryable
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadSignature:
+  """The `context_head` inputs of one model: names, dtypes and widths."""
+  specs: Mapping[str, tf.TensorSpec]
+
+  @property
+  def dimension(self) -> int:
+    return int(self.specs[f.HISTORY_STATE].shape[1])
+
+  def inputs(self, states: np.ndarray, contexts: Sequence[Context],
+             demographics: Sequence[Mapping[str, str]]) -> Inputs:
+    """The signature's inputs for a batch of states, contexts and demographics."""
+    states = np.asarray(states, dtype=np.float32).reshape(len(contexts), -1)
+    return {f.HISTORY_STATE: states, **context_inputs(self.specs, contexts, demographics)}
+
+
+def context_inputs(specs: Mapping[str, tf.TensorSpec], contexts: Sequence[Context],
+                   demographics: Sequence[Mapping[str, str]]) -> Inputs:
+  """The context and demographic inputs a signature declares, for a batch: contexts padded
+  ("" / 0) to the declared widths, primary category first as the eval requests keep them; a
+  demographic a request leaves out is "", the model's unknown value."""
+  rows, out = len(contexts), {}
+  for name, spec in specs.items():
+    if name in _CONTEXT_FIELDS:
+      width, fill = int(spec.shape[1]), ("" if spec.dtype == tf.string else 0.0)
+      column = np.full((rows, width), fill, dtype=object if fill == "" else np.float32)
+      for row, context in enumerate(contexts):
+        value = getattr(context, _CONTEXT_FIELDS[name])[:width]
+        column[row, :len(value)] = value
+      out[name] = column
+    elif spec.shape.rank == 1 and spec.dtype == tf.string:
+      out[name] = np.array([d.get(name, "") for d in demographics], dtype=object)
+  return out
+
+
+_CONTEXT_FIELDS = {f.CONTEXT_ITEM_ID: "item_ids", f.CONTEXT_CATEGORIES: "categories",
+                   f.CONTEXT_CONFIDENCES: "confidences"}
+
+
+class ContextHead(abc.ABC):
+  """Answers `context_head` for one model version."""
+
+  def __init__(self, model_version: str):
+    self.model_version = str(model_version)
+
+  @abc.abstractmethod
+  def embed(self, inputs: Inputs) -> np.ndarray:
+    """User embeddings [n, d] for a batch of inputs, or HeadError."""
+
+  @property
+  def name(self) -> str:
+    return type(self).__name__
+
+  def close(self) -> None:
+    """Releases connections."""

@@ -1,0 +1,48 @@
+"""`context_head` through TF Serving's REST `:predict` (columnar "inputs"), version pinned."""
+import httpx
+import numpy as np
+
+from ctxrec.serving.head.head import ContextHead, HeadError, Inputs
+from ctxrec.transform import features as f
+
+
+def predict_body(inputs: Inputs) -> dict:
+  """The columnar request body TF Serving's REST API takes for a named signature."""
+  return {"signature_name": f.SIGNATURE_CONTEXT_HEAD,
+          "inputs": {name: value.tolist() for name, value in inputs.items()}}
+
+
+class RestHead(ContextHead):
+  """A TF Serving REST endpoint, e.g. http://host:8501; `timeout_s` bounds every call."""
+
+  def __init__(self, base_url: str, model_name: str, model_version: str, timeout_s: float = 0.1):
+    super().__init__(model_version)
+    self.url = (f"{base_url.rstrip('/')}/v1/models/{model_name}/versions/{int(model_version)}"
+                f":predict")
+    self._client = httpx.Client(timeout=timeout_s)
+
+  def embed(self, inputs: Inputs) -> np.ndarray:
+    try:
+      response = self._client.post(self.url, json=predict_body(inputs))
+    except httpx.HTTPError as exc:
+      raise HeadError(f"TF Serving {self.url}: {type(exc).__name__}: {exc}",
+                      retryable=True) from None
+    if response.status_code != 200:
+      raise HeadError(f"TF Serving {self.url}: HTTP {response.status_code}: "
+                      f"{_error_of(response)}", retryable=response.status_code >= 500)
+    outputs = response.json().get("outputs")
+    if isinstance(outputs, dict):  # several outputs come by name, a single one bare
+      outputs = outputs.get(f.USER_EMBEDDING)
+    if outputs is None:
+      raise HeadError(f"TF Serving {self.url}: no outputs in the answer", retryable=False)
+    return np.asarray(outputs, dtype=np.float32)
+
+  def close(self) -> None:
+    self._client.close()
+
+
+def _error_of(response: httpx.Response) -> str:
+  try:
+    return str(response.json().get("error", response.text))
+  except ValueError:
+    return response.text[:200]

@@ -1,0 +1,157 @@
+"""The HTTP app: /v1/retrieve (single and batch), /healthz, /readyz, /metrics, /docs.
+
+Every client error is a 4xx whose body names the field ({"errors": [{"field", "message"}]});
+no response carries a stack trace.
+"""
+import json
+import logging
+import time
+from typing import List, Optional, Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from ctxrec.serving.service.metrics import CONTENT_TYPE, ServiceMetrics
+from ctxrec.serving.service.retrieval import NotReady, RequestError, RetrievalService
+from ctxrec.serving.service.schemas import BatchRequest, BatchResponse, ErrorResponse
+from ctxrec.serving.service.schemas import RetrieveRequest, RetrieveResponse
+
+MAX_BODY_BYTES = 1 << 20
+REQUEST_LOG = logging.getLogger("ctxrec.requests")
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 409, 413, 422, 503)}
+
+
+def _errors(status: int, errors: List[dict]) -> JSONResponse:
+  return JSONResponse(status_code=status, content={"errors": errors})
+
+
+def _field(location: Sequence) -> Optional[str]:
+  parts = [str(p) for p in location if p != "body"]
+  return ".".join(parts) or None
+
+
+class BodyLimit:
+  """Refuses bodies over `max_bytes` with a 413, declared or streamed (ASGI middleware)."""
+
+  def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+    self.app, self.max_bytes = app, max_bytes
+
+  async def __call__(self, scope, receive, send):
+    if scope["type"] != "http":
+      return await self.app(scope, receive, send)
+    declared = dict(scope["headers"]).get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+      return await _errors(413, [{"field": None, "message": self._message()}])(scope, receive,
+                                                                                 send)
+    received = 0
+
+    async def limited():
+      nonlocal received
+      message = await receive()
+      received += len(message.get("body", b""))
+      if received > self.max_bytes:
+        raise HTTPException(413, self._message())
+      return message
+    return await self.app(scope, limited, send)
+
+  def _message(self) -> str:
+    return f"the request body is larger than {self.max_bytes} bytes"
+
+
+def create_app(service: RetrievalService, metrics: ServiceMetrics,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+  """The app answering from `service`'s current release."""
+  app = FastAPI(title="ctxrec retrieval", version="1",
+                description="Contextual sequential two-tower retrieval: the user's daily state, "
+                            "what they view now, the catalog index of the same model version.")
+  app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+  _handlers(app, metrics)
+
+  def answer(requests: Sequence[RetrieveRequest]) -> List[RetrieveResponse]:
+    started = time.perf_counter()
+    responses = service.retrieve(requests)
+    metrics.answered(responses[0].timings_ms.model_dump(), [r.fallbacks for r in responses])
+    for request, response in zip(requests, responses):
+      REQUEST_LOG.info(json.dumps({
+          "event": "retrieve", "user_id": request.user_id, "k": request.k,
+          "context": request.context is not None, "items": len(response.items),
+          "model_version": response.model_version, "states_version": response.states_version,
+          "fallbacks": response.fallbacks, "timings_ms": response.timings_ms.model_dump(),
+          "batch": len(requests), "ms": round((time.perf_counter() - started) * 1000, 3)}))
+    return responses
+
+  @app.post("/v1/retrieve", response_model=RetrieveResponse, responses=_ERRORS)
+  def retrieve(request: RetrieveRequest) -> RetrieveResponse:
+    """Top-k items for one user and what they view now."""
+    return answer([request])[0]
+
+  @app.post("/v1/retrieve/batch", response_model=BatchResponse, responses=_ERRORS)
+  def retrieve_batch(batch: BatchRequest) -> BatchResponse:
+    """Many requests in one call: one state read, one head call, one batched search."""
+    return BatchResponse(responses=answer(batch.requests))
+
+  @app.get("/healthz")
+  def healthz() -> dict:
+    """The process is up (liveness)."""
+    return {"status": "ok"}
+
+  @app.get("/readyz", responses={503: {"model": ErrorResponse}})
+  def readyz():
+    """Ready only when a complete release is loaded (readiness)."""
+    release = service.manager.current
+    if release is None:
+      return _errors(503, [{"field": None, "message": "no complete release loaded yet"}])
+    return {"ready": True, **release.describe()}
+
+  @app.get("/metrics")
+  def prometheus() -> Response:
+    """Prometheus metrics."""
+    return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+  return app
+
+
+def _handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
+  """Maps every failure to a JSON body without a stack trace, counted by outcome."""
+
+  @app.exception_handler(RequestValidationError)
+  async def invalid(_: Request, exc: RequestValidationError):
+    metrics.requests.labels("client_error").inc()
+    errors = exc.errors()
+    status = 400 if any(e.get("type") == "json_invalid" for e in errors) else 422
+    return _errors(status, [{"field": "body" if e.get("type") == "json_invalid"
+                             else _field(e.get("loc", ())), "message": _message(e)}
+                            for e in errors])
+
+  @app.exception_handler(RequestError)
+  async def refused(_: Request, exc: RequestError):
+    metrics.requests.labels("client_error").inc()
+    return _errors(exc.status, [{"field": exc.field, "message": str(exc)}])
+
+  @app.exception_handler(NotReady)
+  async def not_ready(_: Request, exc: NotReady):
+    metrics.requests.labels("not_ready").inc()
+    return _errors(503, [{"field": None, "message": str(exc)}])
+
+  @app.exception_handler(HTTPException)
+  async def http_error(_: Request, exc: HTTPException):
+    if exc.status_code < 500:
+      metrics.requests.labels("client_error").inc()
+    return _errors(exc.status_code, [{"field": None, "message": str(exc.detail)}])
+
+  @app.exception_handler(Exception)
+  async def unexpected(request: Request, exc: Exception):
+    metrics.requests.labels("error").inc()
+    logging.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return _errors(500, [{"field": None, "message": "internal error; see the service log"}])
+
+
+def _message(error: dict) -> str:
+  if error.get("type") == "json_invalid":
+    where = error.get("loc", ("body", "?"))[-1]
+    detail = (error.get("ctx") or {}).get("error", "")
+    return f"malformed JSON at character {where}: {detail}".rstrip(": ")
+  return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+

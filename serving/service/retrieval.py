@@ -1,0 +1,181 @@
+"""The request path: state (feature store) -> context head -> ANN, for a batch of requests of
+one release, with every fallback named in the answer."""
+import dataclasses
+import logging
+import time
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ctxrec.components import request_context
+from ctxrec.components.request_context import Context
+from ctxrec.serving import feature_store
+from ctxrec.serving.head.circuit_breaker import CircuitBreaker
+from ctxrec.serving.head.head import HeadError
+from ctxrec.serving.index.retriever import MAX_K
+from ctxrec.serving.service import fallbacks as fb
+from ctxrec.serving.service.release import Release, ReleaseManager
+from ctxrec.serving.service.schemas import ContextIn, RetrieveRequest, RetrieveResponse
+from ctxrec.serving.service.schemas import ScoredItem, Timings
+from ctxrec.transform import features as f
+
+STAGES = ("state", "head", "ann", "total")
+
+
+class RequestError(ValueError):
+  """A request the service cannot answer as asked (a 4xx): names the field."""
+
+  def __init__(self, field: str, message: str, status: int = 422):
+    super().__init__(message)
+    self.field, self.status = field, status
+
+
+class NotReady(RuntimeError):
+  """No complete release is loaded yet (a 503)."""
+
+
+@dataclasses.dataclass
+class _Batch:
+  """Per-request working state of one batch."""
+  requests: Sequence[RetrieveRequest]
+  fallbacks: List[List[str]]
+  seconds: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+  def flag(self, row: int, name: str) -> None:
+    if name not in self.fallbacks[row]:
+      self.fallbacks[row].append(name)
+
+  def flag_all(self, name: str) -> None:
+    for row in range(len(self.requests)):
+      self.flag(row, name)
+
+
+def resolve_context(given: Optional[ContextIn], catalog: Mapping) -> Tuple[Context, bool]:
+  """(the request's context, whether its item was unknown): an item id resolves through the
+  catalog exactly as eval requests do; an unknown one keeps its given categories, if any."""
+  if given is None:
+    return request_context.NO_CONTEXT, False
+  if given.item_id is not None:
+    known = request_context.context_of_item(given.item_id, catalog)
+    if known is not None:
+      return known, False
+  if given.categories is None:
+    return request_context.NO_CONTEXT, True
+  confidences = given.confidences or [1.0] * len(given.categories)
+  context = request_context.context_of_categories(given.categories, confidences)
+  return context, given.item_id is not None
+
+
+class RetrievalService:
+  """Answers batches of requests from the manager's current release."""
+
+  def __init__(self, manager: ReleaseManager, breaker: Optional[CircuitBreaker] = None):
+    self.manager = manager
+    self.breaker = breaker or CircuitBreaker()
+
+  def release(self) -> Release:
+    release = self.manager.current
+    if release is None:
+      raise NotReady("no complete release is loaded yet (model, index and states of one model "
+                     "version); see /readyz and the service log")
+    return release
+
+  def retrieve(self, requests: Sequence[RetrieveRequest]) -> List[RetrieveResponse]:
+    """One answer per request, all from the same release."""
+    started = time.perf_counter()
+    release = self.release()
+    _check(requests, release)
+    batch = _Batch(requests, [[] for _ in requests])
+    contexts = self._contexts(batch, release)
+    states = self._timed(batch, "state", self._states, batch, release)
+    embeddings = self._timed(batch, "head", self._head, batch, release, states, contexts)
+    ids, scores = self._timed(batch, "ann", self._search, batch, release, embeddings)
+    batch.seconds["total"] = time.perf_counter() - started
+    timings = Timings(**{stage: round(batch.seconds[stage] * 1000, 3) for stage in STAGES})
+    return [RetrieveResponse(
+        items=[ScoredItem(item_id=i, score=float(s)) for i, s in zip(ids[row], scores[row])],
+        model_version=release.model_version, index_version=release.index_version,
+        states_version=str(release.states_version), fallbacks=batch.fallbacks[row],
+        timings_ms=timings) for row in range(len(requests))]
+
+  @staticmethod
+  def _timed(batch: _Batch, stage: str, function, *args):
+    started = time.perf_counter()
+    result = function(*args)
+    batch.seconds[stage] = time.perf_counter() - started
+    return result
+
+  @staticmethod
+  def _contexts(batch: _Batch, release: Release) -> List[Context]:
+    contexts = []
+    for row, request in enumerate(batch.requests):
+      context, unknown = resolve_context(request.context, release.retriever.catalog)
+      if unknown:
+        batch.flag(row, fb.UNKNOWN_CONTEXT_ITEM)
+      contexts.append(context)
+    return contexts
+
+  @staticmethod
+  def _states(batch: _Batch, release: Release) -> np.ndarray:
+    states = np.repeat(release.cold_start[np.newaxis], len(batch.requests), axis=0)
+    try:
+      found = release.store.get_many([r.user_id for r in batch.requests],
+                                              release.states_version)
+    except feature_store.UNAVAILABLE_ERRORS as exc:
+      logging.warning("state store unavailable (%s): serving the cold-start state", exc)
+      batch.flag_all(fb.STATE_STORE_UNAVAILABLE)
+      return states
+    for row, state in enumerate(found):
+      if state is None:
+        batch.flag(row, fb.UNKNOWN_USER)
+      else:
+        states[row] = state
+    return states
+
+  def _head(self, batch: _Batch, release: Release, states: np.ndarray,
+            contexts: List[Context]) -> np.ndarray:
+    inputs = release.signature.inputs(states, contexts, [_demographics(r) for r in batch.requests])
+    remote = release.remote_head
+    if remote is not None:
+      if self.breaker.allow():
+        try:
+          embeddings = remote.embed(inputs)
+          self.breaker.succeeded()
+          return embeddings
+        except HeadError as exc:
+          self.breaker.failed()
+          logging.warning("TF Serving failed (%s): the in-process head answers", exc)
+          batch.flag_all(fb.TF_SERVING_UNAVAILABLE)
+      else:
+        batch.flag_all(fb.TF_SERVING_CIRCUIT_OPEN)
+    return release.local_head.embed(inputs)
+
+  @staticmethod
+  def _search(batch: _Batch, release: Release,
+              embeddings: np.ndarray) -> Tuple[List[List[str]], List[np.ndarray]]:
+    items = release.retriever.manifest.items
+    wanted = min(max(r.k + len(r.exclude_item_ids) for r in batch.requests), MAX_K, items)
+    found, scores = release.retriever.search(embeddings, wanted)
+    out_ids, out_scores = [], []
+    for row, request in enumerate(batch.requests):
+      excluded = set(request.exclude_item_ids)
+      keep = [c for c, item in enumerate(found[row]) if item not in excluded]
+      keep = keep[:request.k]
+      out_ids.append(list(found[row][keep]))
+      out_scores.append(scores[row][keep])
+    return out_ids, out_scores
+
+
+def _demographics(request: RetrieveRequest) -> Dict[str, str]:
+  return {f.demographic_feature(column): value
+          for column, value in (request.demographics or {}).items()}
+
+
+def _check(requests: Sequence[RetrieveRequest], release: Release) -> None:
+  items = release.retriever.manifest.items
+  for request in requests:
+    if request.model_version is not None and request.model_version != release.model_version:
+      raise RequestError("model_version", f"model version {request.model_version} is not "
+                         f"served; this service serves {release.model_version}", status=409)
+    if request.k > items:
+      raise RequestError("k", f"k={request.k} but the catalog has {items} items")

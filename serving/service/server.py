@@ -1,0 +1,125 @@
+"""Assembles the service from its configuration and runs it (uvicorn), in the foreground for
+`ctxrec serve` or in a background thread for `make run`, tests and benchmarks."""
+import contextlib
+import dataclasses
+import logging
+import socket
+import threading
+import time
+import urllib.parse
+from typing import Iterator, Optional, Tuple
+
+import uvicorn
+
+from ctxrec.pipeline.config import MODEL_NAME
+from ctxrec.serving.head.circuit_breaker import CircuitBreaker
+from ctxrec.serving.head.grpc_head import GrpcHead
+from ctxrec.serving.head.head import ContextHead
+from ctxrec.serving.head.rest_head import RestHead
+from ctxrec.serving.service.app import MAX_BODY_BYTES, create_app
+from ctxrec.serving.service.metrics import ServiceMetrics
+from ctxrec.serving.service.release import ReleaseLoader, ReleaseManager
+from ctxrec.serving.service.retrieval import RetrievalService
+
+TF_SERVING_FORMS = "grpc://HOST:PORT or http://HOST:PORT"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+  """`ctxrec serve`'s options: where the release lives and how to reach its parts."""
+  serving_dir: str  # OUT/serving: <model name>/<version>/ and index/<version>/
+  store_uri: str
+  tf_serving: Optional[str] = None  # grpc://host:port | http://host:port; None: in-process
+  host: str = "127.0.0.1"
+  port: int = 8080
+  head_timeout_ms: float = 100.0
+  store_timeout_ms: float = 250.0
+  reload_seconds: float = 30.0
+  index_threads: int = 1
+  breaker_failures: int = 3
+  breaker_reset_seconds: float = 5.0
+  max_body_bytes: int = MAX_BODY_BYTES
+
+  def __post_init__(self):
+    if self.tf_serving is not None:
+      scheme = urllib.parse.urlparse(self.tf_serving).scheme
+      if scheme not in ("grpc", "http", "https"):
+        raise ValueError(f"--tf-serving {self.tf_serving!r}: use {TF_SERVING_FORMS}")
+
+
+def remote_head_factory(config: ServeConfig):
+  """model version -> a TF Serving head pinned to it, or None to serve in-process only."""
+  if config.tf_serving is None:
+    return None
+  parsed = urllib.parse.urlparse(config.tf_serving)
+  timeout = config.head_timeout_ms / 1000.0
+
+  def make(version: str) -> ContextHead:
+    if parsed.scheme == "grpc":
+      return GrpcHead(parsed.netloc, MODEL_NAME, version, timeout)
+    return RestHead(config.tf_serving, MODEL_NAME, version, timeout)
+  return make
+
+
+@dataclasses.dataclass
+class Service:
+  """The assembled service: its app, the release manager and metrics."""
+  app: object
+  manager: ReleaseManager
+  metrics: ServiceMetrics
+  retrieval: RetrievalService
+
+
+def build(config: ServeConfig) -> Service:
+  """Loads the current release (if one is complete) and wires the app."""
+  loader = ReleaseLoader(config.serving_dir, remote_head_factory(config), config.index_threads)
+  manager = ReleaseManager(loader, config.store_uri, config.store_timeout_ms / 1000.0)
+  metrics = ServiceMetrics()
+  manager.on_swap = metrics.swapped
+  manager.refresh()
+  retrieval = RetrievalService(manager, CircuitBreaker(config.breaker_failures,
+                                                       config.breaker_reset_seconds))
+  return Service(create_app(retrieval, metrics, config.max_body_bytes), manager, metrics,
+                 retrieval)
+
+
+def serve(config: ServeConfig) -> None:
+  """Runs the service in the foreground until interrupted; logs (one JSON line per request on
+  `ctxrec.requests`) go to stderr."""
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+  service = build(config)
+  if service.manager.current is None:
+    logging.warning("no complete release yet: /readyz answers 503 until one is published")
+  service.manager.start(config.reload_seconds)
+  try:
+    uvicorn.run(service.app, host=config.host, port=config.port, log_level="warning",
+                access_log=False)
+  finally:
+    service.manager.stop()
+
+
+def free_port() -> int:
+  with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(app, host: str = "127.0.0.1", port: Optional[int] = None,
+            timeout_s: float = 30.0) -> Iterator[Tuple[str, uvicorn.Server]]:
+  """Runs `app` with uvicorn in a background thread: (base URL, server)."""
+  port = port or free_port()
+  server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                         access_log=False))
+  thread = threading.Thread(target=server.run, name="ctxrec-serve", daemon=True)
+  thread.start()
+  deadline = time.monotonic() + timeout_s
+  while not server.started:
+    if not thread.is_alive() or time.monotonic() > deadline:
+      raise RuntimeError(f"the service did not start on {host}:{port}")
+    time.sleep(0.02)
+  try:
+    yield f"http://{host}:{port}", server
+  finally:
+    server.should_exit = True
+    thread.join()

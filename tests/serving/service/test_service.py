@@ -1,0 +1,321 @@
+"""The retrieval service end to end on the tiny run's release: answers equal offline exact
+search, bad input gets a 4xx naming the field, fallbacks are flagged, releases swap whole."""
+import datetime
+import os
+import shutil
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from ctxrec.components import user_history
+from ctxrec.components.request_context import context_of_item
+from ctxrec.components.sequence_example_gen import input_tables
+from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY
+from ctxrec.pipeline.config import MODEL_NAME
+from ctxrec.serving import feature_store
+from ctxrec.serving.feature_store import StatesVersion
+from ctxrec.serving.head.head import context_inputs
+from ctxrec.serving.index import index_dir
+from ctxrec.serving.index.exact import exact_top_k
+from ctxrec.serving.service import fallbacks as fb
+from ctxrec.serving.service import server
+from ctxrec.trainer import exported_model
+from ctxrec.transform import features as f
+
+K = 10
+
+
+def _service(serving_dir, store_uri, **options) -> server.Service:
+  return server.build(server.ServeConfig(serving_dir=serving_dir, store_uri=store_uri,
+                                         **options))
+
+
+@pytest.fixture(scope="module")
+def service(tiny_release):
+  serving_dir, store_uri, _ = tiny_release
+  return _service(serving_dir, store_uri)
+
+
+@pytest.fixture(scope="module")
+def client(service):
+  return TestClient(service.app)
+
+
+@pytest.fixture(scope="module")
+def viewers(tiny_data, service):
+  """(user, an item of the catalog) pairs of users with a published state."""
+  release = service.manager.current
+  events = pd.read_parquet(os.path.join(tiny_data, "events.parquet"))
+  views = events[events[f.EVENT_TYPE] == f.EVENT_VIEW].drop_duplicates(f.USER_ID)
+  pairs = [(u, i) for u, i in zip(views[f.USER_ID], views[f.ITEM_ID])]
+  states = release.store.get_many([u for u, _ in pairs], release.states_version)
+  return [pair for pair, state in zip(pairs, states) if state is not None][:40]
+
+
+def _post(client, body, path="/v1/retrieve"):
+  response = client.post(path, json=body)
+  assert response.status_code == 200, response.text
+  return response.json()
+
+
+def test_answers_equal_offline_exact_search_up_to_the_index_recall(client, service, viewers,
+                                                                   tiny_data):
+  """serving_default on the history as of the serving day + exact scoring over the catalog."""
+  release = service.manager.current
+  model = release.local_head.model
+  catalog = input_tables.load_items(os.path.join(tiny_data, "items.parquet"))
+  items = input_tables.items_frame(catalog)
+  item_embeddings = exported_model.embed_catalog(model.signatures, items)
+  serving = model.signatures[f.SIGNATURE_SERVING_DEFAULT]
+  specs = exported_model.signature_inputs(serving)
+  width = int(specs[f.HISTORY_ITEM_IDS].shape[1])
+  events = pd.read_parquet(os.path.join(tiny_data, "events.parquet"))
+  conversions = events[events[f.EVENT_TYPE] == f.EVENT_CONVERSION]
+  day = (datetime.date.fromisoformat(release.states_version.serving_date)
+         - datetime.date(1970, 1, 1)).days
+  histories, contexts = [], []
+  for user, item in viewers:
+    mine = conversions[conversions[f.USER_ID] == user]
+    histories.append(user_history.history_at_day(
+        user_history.sort_conversions(zip(mine[f.TIMESTAMP], mine[f.ITEM_ID])), day, width,
+        catalog))
+    contexts.append(context_of_item(item, catalog))
+  inputs = {**exported_model.history_batch(histories, width),
+            **context_inputs(specs, contexts, [{}] * len(viewers))}
+  offline = exported_model.call(serving, inputs)[f.USER_EMBEDDING]
+  expected, _ = exact_top_k(offline, item_embeddings, K)
+  answers = _post(client, {"requests": [{"user_id": u, "context": {"item_id": i}, "k": K}
+                                        for u, i in viewers]}, "/v1/retrieve/batch")["responses"]
+  overlap = np.mean([len({a["item_id"] for a in answer["items"]}
+                         & set(items[f.ITEM_ID].iloc[row])) / K
+                     for answer, row in zip(answers, expected)])
+  assert overlap >= release.retriever.manifest.recall["recall@10"] - 0.02
+  assert all(a["fallbacks"] == [] for a in answers)
+  one = _post(client, {"user_id": viewers[0][0], "context": {"item_id": viewers[0][1]}, "k": K})
+  assert [i["item_id"] for i in one["items"]] == [i["item_id"] for i in answers[0]["items"]]
+  np.testing.assert_allclose([i["score"] for i in one["items"]],
+                             [i["score"] for i in answers[0]["items"]], rtol=1e-5)
+
+
+def test_response_names_every_version_and_stage(client, service, viewers):
+  answer = _post(client, {"user_id": viewers[0][0], "k": 5})
+  release = service.manager.current
+  assert len(answer["items"]) == 5
+  scores = [i["score"] for i in answer["items"]]
+  assert scores == sorted(scores, reverse=True)
+  assert answer["model_version"] == release.model_version
+  assert answer["states_version"] == str(release.states_version)
+  assert answer["index_version"].startswith(release.model_version)
+  assert set(answer["timings_ms"]) == {"state", "head", "ann", "total"}
+
+
+def test_context_changes_the_answer_and_categories_resolve_like_the_item(client, service,
+                                                                        viewers):
+  user, item = viewers[0]
+  catalog = service.manager.current.retriever.catalog
+  by_item = _post(client, {"user_id": user, "context": {"item_id": item}})
+  without = _post(client, {"user_id": user})
+  assert by_item["items"] != without["items"]
+  entry = catalog[item]
+  by_categories = _post(client, {"user_id": user, "context": {
+      "item_id": "never-seen-item", "categories": list(entry.categories),
+      "confidences": list(entry.confidences)}})
+  assert by_categories["fallbacks"] == [fb.UNKNOWN_CONTEXT_ITEM]
+
+
+def test_unknown_user_gets_the_cold_start_state(client, service):
+  answer = _post(client, {"user_id": "nobody-at-all"})
+  assert answer["fallbacks"] == [fb.UNKNOWN_USER]
+  assert answer["items"]
+
+
+def test_unknown_context_item_without_categories_is_the_no_context_answer(client, viewers):
+  user = viewers[0][0]
+  unknown = _post(client, {"user_id": user, "context": {"item_id": "never-seen-item"}})
+  assert unknown["fallbacks"] == [fb.UNKNOWN_CONTEXT_ITEM]
+  assert unknown["items"] == _post(client, {"user_id": user})["items"]
+
+
+def test_excluded_items_are_left_out(client, viewers):
+  user = viewers[0][0]
+  first = _post(client, {"user_id": user, "k": 5})["items"]
+  excluded = [first[0]["item_id"], first[2]["item_id"]]
+  answer = _post(client, {"user_id": user, "k": 5, "exclude_item_ids": excluded})["items"]
+  assert len(answer) == 5
+  assert not {i["item_id"] for i in answer} & set(excluded)
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ('{"user_id": "u1", ', 400, "body"),
+    ({"k": 3}, 422, "user_id"),
+    ({"user_id": 123}, 422, "user_id"),
+    ({"user_id": ""}, 422, "user_id"),
+    ({"user_id": "u", "k": 0}, 422, "k"),
+    ({"user_id": "u", "k": 1001}, 422, "k"),
+    ({"user_id": "u", "k": "many"}, 422, "k"),
+    ({"user_id": "u", "context": {"categories": ["a", "b"], "confidences": [1.0]}}, 422,
+     "context"),
+    ({"user_id": "u", "context": {}}, 422, "context"),
+    ({"user_id": "u", "context": {"categories": "a"}}, 422, "context.categories"),
+    ({"user_id": "u", "exclude_item_ids": ["x"] * 1001}, 422, "exclude_item_ids"),
+    ({"user_id": "u", "surprise": 1}, 422, "surprise"),
+    ({"user_id": "u", "model_version": "1"}, 409, "model_version"),
+])
+def test_bad_requests_get_a_4xx_naming_the_field(client, body, status, field):
+  response = (client.post("/v1/retrieve", content=body,
+                          headers={"content-type": "application/json"})
+              if isinstance(body, str) else client.post("/v1/retrieve", json=body))
+  assert response.status_code == status, response.text
+  errors = response.json()["errors"]
+  assert any((e["field"] or "").startswith(field) for e in errors), errors
+  assert "Traceback" not in response.text
+
+
+def test_oversize_bodies_and_batches_are_refused(client):
+  huge = b'{"user_id": "' + b"u" * (2 << 20) + b'"}'
+  response = client.post("/v1/retrieve", content=huge,
+                         headers={"content-type": "application/json"})
+  assert response.status_code == 413 and "larger than" in response.text
+  many = {"requests": [{"user_id": "u"}] * 257}
+  response = client.post("/v1/retrieve/batch", json=many)
+  assert response.status_code == 422 and "requests" in response.text
+  assert client.post("/v1/retrieve/batch", json={"requests": []}).status_code == 422
+
+
+def test_operations_endpoints(client, service):
+  assert client.get("/healthz").json() == {"status": "ok"}
+  ready = client.get("/readyz").json()
+  assert ready["ready"] and ready["model_version"] == service.manager.current.model_version
+  _post(client, {"user_id": "nobody-at-all"})
+  metrics = client.get("/metrics").text
+  assert 'ctxrec_requests_total{outcome="ok"}' in metrics
+  assert f'ctxrec_fallbacks_total{{fallback="{fb.UNKNOWN_USER}"}}' in metrics
+  assert 'ctxrec_stage_seconds_bucket{le="0.005",stage="ann"}' in metrics
+  assert "ctxrec_release_info{" in metrics
+  assert client.get("/docs").status_code == 200
+  assert "/v1/retrieve" in client.get("/openapi.json").json()["paths"]
+
+
+def test_not_ready_without_a_release(tmp_path):
+  empty = _service(str(tmp_path / "serving"), feature_store.sqlite_store.sqlite_uri(
+      str(tmp_path / "states.sqlite")))
+  client = TestClient(empty.app)
+  assert client.get("/readyz").status_code == 503
+  response = client.post("/v1/retrieve", json={"user_id": "u"})
+  assert response.status_code == 503 and "no complete release" in response.text
+
+
+def test_the_request_log_has_one_line_per_request(client, caplog):
+  import json  # pylint: disable=g-import-not-at-top
+  with caplog.at_level("INFO", logger="ctxrec.requests"):
+    _post(client, {"user_id": "nobody-at-all", "k": 3})
+  lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ctxrec.requests"]
+  assert len(lines) == 1
+  assert lines[0]["fallbacks"] == [fb.UNKNOWN_USER] and lines[0]["items"] == 3
+
+
+# ---- Releases: whole, of one version, swapped without dropping a request. ----
+
+def _new_version(serving_dir: str, store_uri: str, version: str, new: str,
+                 index: bool = True) -> StatesVersion:
+  """A release of model version `new`: the same weights copied under a new version, its index
+  rebuilt with that version in the manifest, its states published (and made current)."""
+  shutil.copytree(os.path.join(serving_dir, MODEL_NAME, version),
+                  os.path.join(serving_dir, MODEL_NAME, new))
+  if index:
+    _copy_index(serving_dir, version, new)
+  with feature_store.open_store(store_uri) as store:
+    old = store.current()
+    users = _all_users(store_uri, old)
+    states = store.get_many(users, old)
+    target = StatesVersion(new, old.serving_date)
+    store.publish(target, len(states[0]), store.cold_start(old),
+                  [(users, np.stack(states))])
+  return target
+
+
+def _copy_index(serving_dir: str, version: str, new: str) -> None:
+  import json  # pylint: disable=g-import-not-at-top
+  source = os.path.join(serving_dir, "index", version)
+  staging = os.path.join(serving_dir, "index", f".{new}")
+  shutil.copytree(source, staging)
+  path = os.path.join(staging, index_dir.MANIFEST_FILE)
+  with open(path) as handle:
+    manifest = json.load(handle)
+  manifest["model_version"] = new
+  with open(path, "w") as handle:
+    json.dump(manifest, handle)
+  os.rename(staging, os.path.join(serving_dir, "index", new))
+
+
+def _all_users(store_uri: str, version: StatesVersion):
+  import sqlite3  # pylint: disable=g-import-not-at-top
+  from ctxrec.serving.feature_store import sqlite_store  # pylint: disable=g-import-not-at-top
+  with sqlite3.connect(sqlite_store.sqlite_path(store_uri)) as db:
+    table = sqlite_store._table(version)  # pylint: disable=protected-access
+    return [row[0] for row in db.execute(f'SELECT user_id FROM "{table}" WHERE user_id != ""')]
+
+
+def test_a_release_swap_under_concurrent_requests_drops_nothing(release_copy):
+  serving_dir, store_uri, version = release_copy
+  service = _service(serving_dir, store_uri)
+  client = TestClient(service.app)
+  new = str(int(version) + 1)
+  results, stop = [], threading.Event()
+
+  def hammer():
+    while not stop.is_set():
+      response = client.post("/v1/retrieve", json={"user_id": "nobody", "k": 5})
+      results.append((response.status_code, response.json().get("model_version")))
+  threads = [threading.Thread(target=hammer) for _ in range(4)]
+  for thread in threads:
+    thread.start()
+  _new_version(serving_dir, store_uri, version, new)
+  assert service.manager.refresh()
+  before = len(results)
+  while len(results) < before + 20:
+    time.sleep(0.01)
+  stop.set()
+  for thread in threads:
+    thread.join()
+  assert {status for status, _ in results} == {200}
+  versions = [v for _, v in results]
+  assert set(versions) == {version, new}
+  assert versions[-1] == new
+  assert versions.index(new) > 0 and version not in versions[versions.index(new) + 50:]
+
+
+def test_a_half_written_release_is_never_loaded(release_copy):
+  serving_dir, store_uri, version = release_copy
+  service = _service(serving_dir, store_uri)
+  new = str(int(version) + 1)
+  target = _new_version(serving_dir, store_uri, version, new, index=False)
+  partial = os.path.join(serving_dir, "index", new)
+  shutil.copytree(os.path.join(serving_dir, "index", version), partial)
+  os.remove(os.path.join(partial, index_dir.MANIFEST_FILE))  # a build that did not finish
+  with feature_store.open_store(store_uri) as store:
+    assert store.current() == target
+  assert not service.manager.refresh()
+  client = TestClient(service.app)
+  answer = _post(client, {"user_id": "nobody", "k": 3})
+  assert answer["model_version"] == version  # the old release, with its own states
+  assert answer["states_version"].startswith(version + "@")
+  shutil.rmtree(partial)
+  _copy_index(serving_dir, version, new)
+  assert service.manager.refresh()
+  assert _post(client, {"user_id": "nobody", "k": 3})["model_version"] == new
+
+
+def test_an_index_of_another_model_version_is_refused(release_copy):
+  serving_dir, store_uri, version = release_copy
+  service = _service(serving_dir, store_uri)
+  new = str(int(version) + 1)
+  _new_version(serving_dir, store_uri, version, new, index=False)
+  shutil.copytree(os.path.join(serving_dir, "index", version),
+                  os.path.join(serving_dir, "index", new))  # still says `version` inside
+  assert not service.manager.refresh()
+  assert service.manager.current.model_version == version
