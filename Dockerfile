@@ -16,6 +16,7 @@ WORKDIR /ctxrec
 COPY constraints.txt src/constraints.txt
 RUN pip install --constraint src/constraints.txt \
       tensorflow-recommenders==0.7.7 scann==1.3.2 tf-keras==2.16.0 matplotlib==3.9.2 \
+      fastapi==0.162.5 uvicorn==0.54.0 \
       build==1.2.2
 
 # The project as an sdist (dist/ctxrec-VERSION.tar.gz, staged to Beam workers as

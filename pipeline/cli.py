@@ -6,7 +6,11 @@ import sys
 import warnings
 from typing import List, Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: keep output readable
+# Before TensorFlow loads: its C++ start-up lines (CUDA factories registered twice on a CPU
+# machine, "could not find cuda drivers") bypass Python logging, so the log file cannot hold
+# them and the console would; failures still surface as Python exceptions. Set it to 0 to see
+# them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Google's client libraries (through TFX) warn on every import that Python 3.10, which TFX 1.16
 # needs, will lose support; nothing a user can act on.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")

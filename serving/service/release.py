@@ -186,7 +186,10 @@ class ReleaseManager:
       if old.remote_head and old.remote_head is not release.remote_head:
         old.remote_head.close()
     self._retired = [previous] if previous else []
-    progress.report("release: serving %s", release.describe())
+    progress.report("release: serving model %s, index %s (%d items), states %s, head %s",
+                    release.model_version, release.index_version,
+                    release.retriever.manifest.items, release.states_version,
+                    release.remote_head.name if release.remote_head else "in-process")
     self.on_swap(release)
 
   def start(self, interval_s: float = 30.0) -> None:

@@ -59,7 +59,7 @@ def live_answers(data_dir: str, config: server.ServeConfig, users: int = 3,
   catalog = release.retriever.catalog
   category = lambda item_id: catalog[item_id].categories[0]  # noqa: E731
   answers = []
-  emit(f"\nLive answers of the retrieval service ({release.describe()['model_version']}, "
+  emit(f"\nLive answers of the retrieval service (model {release.model_version}, "
        f"states {release.states_version}, {release.retriever.manifest.items} items):")
   with server.running(service.app) as (url, _), httpx.Client(base_url=url, timeout=30) as http:
     for viewer in last_viewers(data_dir, release, users):
