@@ -36,7 +36,7 @@ from ctxrec.pipeline import local_runner  # noqa: E402
 from ctxrec.pipeline.config import PipelineConfig  # noqa: E402
 from ctxrec.serving.index import searcher_config as sc  # noqa: E402
 from ctxrec.serving.index import tuning  # noqa: E402
-from ctxrec.serving.index.exact import exact_top_k, recall_at_k  # noqa: E402
+from ctxrec.serving.index.exact import ExactTruth, exact_truth, recall_at_k  # noqa: E402
 from ctxrec.trainer import exported_model  # noqa: E402
 from ctxrec.transform import features as f  # noqa: E402
 
@@ -105,7 +105,7 @@ def qps(search_one: Callable[[np.ndarray], np.ndarray],
   return len(queries) / (time.perf_counter() - started), np.array(rows)
 
 
-def report(name: str, per_second: float, rows: np.ndarray, truth: np.ndarray, build_s: float,
+def report(name: str, per_second: float, rows: np.ndarray, truth: ExactTruth, build_s: float,
            memory_mib: float, extra: str) -> Dict[str, float]:
   recall = recall_at_k(rows, truth, K)
   print(f"{name:<6} {per_second:>9,.1f} q/s  recall@100 {recall:.4f}  build {build_s:>6.1f}s  "
@@ -113,7 +113,7 @@ def report(name: str, per_second: float, rows: np.ndarray, truth: np.ndarray, bu
   return {"qps": per_second, "recall": recall}
 
 
-def bench_exact(items: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> Dict[str, float]:
+def bench_exact(items: np.ndarray, queries: np.ndarray, truth: ExactTruth) -> Dict[str, float]:
   def search_one(query):
     scores = items @ query
     top = np.argpartition(-scores, K)[:K]
@@ -122,21 +122,21 @@ def bench_exact(items: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> Di
   return report("exact", per_second, rows, truth, 0.0, items.nbytes / MIB, "numpy, float32")
 
 
-def bench_scann(items: np.ndarray, queries: np.ndarray, truth: np.ndarray,
+def bench_scann(items: np.ndarray, queries: np.ndarray, truth: ExactTruth,
                 threshold: float) -> Dict[str, float]:
   before, started = _rss(), time.perf_counter()
   config = sc.config_for_catalog(len(items))
   searcher = sc.build(items, config, training_threads=1)
   build_s, memory = time.perf_counter() - started, _rss() - before
   searcher.set_num_threads(1)
-  measured = tuning.tune(searcher, config, queries, truth, threshold)
+  measured = tuning.tune(searcher, config, truth, threshold)
   chosen = tuning.best(measured, threshold)
   per_second, rows = qps(lambda q: sc.search_one(searcher, q, K, chosen.settings)[0], queries)
   return report("scann", per_second, rows, truth, build_s, memory,
                 f"{config.kind}, {config.num_leaves} leaves, {chosen.settings}")
 
 
-def bench_hnsw(items: np.ndarray, queries: np.ndarray, truth: np.ndarray,
+def bench_hnsw(items: np.ndarray, queries: np.ndarray, truth: ExactTruth,
                threshold: float) -> Optional[Dict[str, float]]:
   try:
     import faiss  # pylint: disable=g-import-not-at-top
@@ -148,8 +148,8 @@ def bench_hnsw(items: np.ndarray, queries: np.ndarray, truth: np.ndarray,
   index = faiss.IndexHNSWFlat(items.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
   index.add(items)
   build_s, memory = time.perf_counter() - started, _rss() - before
-  for ef in (16, 32, 64, 128, 256, 512, 1024):
-    index.hnsw.efSearch = max(ef, K)
+  for ef in (100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1024):
+    index.hnsw.efSearch = ef
     per_second, rows = qps(lambda q: index.search(q[np.newaxis], K)[1][0], queries)
     if recall_at_k(rows, truth, K) >= threshold:
       break
@@ -169,7 +169,7 @@ def main(argv: Optional[List[str]] = None) -> None:
   data = subset(args.data, args.users, os.path.join(args.out, "data"))
   model_dir, eval_dir = trained_model(data, os.path.join(args.out, "run"))
   items, queries = embeddings(model_dir, data, eval_dir, args.queries)
-  truth, _ = exact_top_k(queries, items, K)
+  truth = exact_truth(queries, items, K)
   print(f"{len(items):,} items x {items.shape[1]} dims, {len(queries)} real queries; "
         f"one query at a time, one thread", flush=True)
   exact = bench_exact(items, queries, truth)

@@ -12,7 +12,8 @@ Requests: users with a state, each viewing an item of the catalog (`context.item
 Reports client latency p50/p99/p99.9, errors (non-200 or timeouts), fallbacks, the server's
 per-stage time shares (state, head, ann, other) and the server process's CPU use.
 
-Usage: .venv/bin/python bench/serve_load.py --model out/ann/run/serving/ctxrec
+Usage: .venv/bin/python bench/serve_load.py --model out/ann/run/serving/ctxrec  (or a Trainer's
+         Format-Serving folder with --version N)
          [--data data/large] [--out out/serve_load] [--qps 200] [--seconds 600] [--k 100]
          [--heads in_process,grpc_double]
 """
@@ -23,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import ctxrec  # noqa: F401  (selects tf-keras before TensorFlow loads)
 import httpx
@@ -41,10 +42,18 @@ from ctxrec.serving import feature_store
 DOUBLE = os.path.join(os.path.dirname(__file__), "..", "tests", "serving", "tf_serving_double.py")
 
 
-def release(model: str, data: str, out: str) -> str:
-  """OUT/serving with the model, its index and its states (built by `ctxrec daily` once)."""
+def _model(model: str, version: Optional[str]) -> Tuple[str, str]:
+  """(SavedModel dir, version): a pushed version or model folder, or any SavedModel (e.g. a
+  Trainer's Format-Serving of a run that was not blessed) with --version."""
+  if version:
+    return model, version
   version_dir = model_versions.resolve_version_dir(model)
-  version = model_versions.version_of(version_dir)
+  return version_dir, model_versions.version_of(version_dir)
+
+
+def release(model: str, version: Optional[str], data: str, out: str) -> str:
+  """OUT/serving with the model, its index and its states (built by `ctxrec daily` once)."""
+  version_dir, version = _model(model, version)
   target = os.path.join(out, "serving", MODEL_NAME, version)
   if not os.path.exists(target):
     shutil.copytree(version_dir, target)
@@ -170,7 +179,10 @@ def run(head: str, serving_dir: str, store_uri: str, requests: List[dict], args)
 
 def main(argv: Optional[List[str]] = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model", required=True, help="a pushed version or model folder")
+  parser.add_argument("--model", required=True, help="a pushed version or model folder, or a "
+                      "SavedModel with --version")
+  parser.add_argument("--version", default=None, help="the model version of a --model that is "
+                      "not in TF Serving layout (an integer)")
   parser.add_argument("--data", default="data/large")
   parser.add_argument("--out", default="out/serve_load")
   parser.add_argument("--qps", type=float, default=200)
@@ -178,7 +190,7 @@ def main(argv: Optional[List[str]] = None) -> None:
   parser.add_argument("--k", type=int, default=100)
   parser.add_argument("--heads", default="in_process,grpc_double")
   args = parser.parse_args(argv)
-  serving_dir = release(args.model, args.data, args.out)
+  serving_dir = release(args.model, args.version, args.data, args.out)
   store_uri = pipeline_config.default_store_uri(args.out)
   requests = workload(serving_dir, store_uri, args.data, 20_000, args.k)
   for head in args.heads.split(","):

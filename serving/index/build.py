@@ -11,7 +11,7 @@ from ctxrec import progress
 from ctxrec.serving.index import index_dir
 from ctxrec.serving.index import searcher_config as sc
 from ctxrec.serving.index import tuning
-from ctxrec.serving.index.exact import exact_top_k
+from ctxrec.serving.index.exact import exact_truth
 from ctxrec.serving.index.manifest import IndexManifest
 
 LATENCY_QUERIES = 200
@@ -60,8 +60,8 @@ def build_index(catalog: Catalog, queries: np.ndarray, query_source: str, spec: 
   started = time.perf_counter()
   searcher = sc.build(catalog.embeddings, config)
   build_seconds = time.perf_counter() - started
-  truth, _ = exact_top_k(queries, catalog.embeddings, max(tuning.RECALL_KS))
-  measured = tuning.tune(searcher, config, queries, truth, spec.recall_threshold, spec.settings)
+  truth = exact_truth(queries, catalog.embeddings, max(tuning.RECALL_KS))
+  measured = tuning.tune(searcher, config, truth, spec.recall_threshold, spec.settings)
   chosen = tuning.best(measured, spec.recall_threshold)
   blessed = chosen.recall[100] >= spec.recall_threshold
   logging.info("IndexBuilder: %s built in %.1fs; %s -> recall@10 %.4f, recall@100 %.4f (%s)",

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ctxrec.serving.index import searcher_config as sc
-from ctxrec.serving.index.exact import recall_at_k
+from ctxrec.serving.index.exact import ExactTruth, recall_at_k
 
 RECALL_KS = (10, 100)
 _LEAF_FRACTIONS = (0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.18, 0.25, 0.35, 0.5)
@@ -37,26 +37,25 @@ def candidates(config: sc.SearcherConfig) -> List[List[sc.SearchSettings]]:
   return [[sc.SearchSettings(leaves_to_search=n, reorder=r) for n in leaves] for r in _REORDERS]
 
 
-def measure(searcher, queries: np.ndarray, truth: np.ndarray,
-            settings: sc.SearchSettings) -> Measurement:
+def measure(searcher, truth: ExactTruth, settings: sc.SearchSettings) -> Measurement:
   k = max(RECALL_KS)
   started = time.perf_counter()
-  found, _ = sc.search(searcher, queries, k, settings)
+  found, _ = sc.search(searcher, truth.queries, k, settings)
   seconds = time.perf_counter() - started
   found = np.asarray(found)
   return Measurement(settings, {r: recall_at_k(found, truth, r) for r in RECALL_KS},
-                     1e3 * seconds / len(queries))
+                     1e3 * seconds / len(truth.queries))
 
 
-def tune(searcher, config: sc.SearcherConfig, queries: np.ndarray, truth: np.ndarray,
-         threshold: float, fixed: Optional[sc.SearchSettings] = None) -> List[Measurement]:
+def tune(searcher, config: sc.SearcherConfig, truth: ExactTruth, threshold: float,
+         fixed: Optional[sc.SearchSettings] = None) -> List[Measurement]:
   """Measures the candidate settings (or only `fixed`); the fastest passing one is `best`."""
   if fixed is not None:
-    return [measure(searcher, queries, truth, fixed)]
+    return [measure(searcher, truth, fixed)]
   measured = []
   for ladder in candidates(config):
     for settings in ladder:
-      measured.append(measure(searcher, queries, truth, settings))
+      measured.append(measure(searcher, truth, settings))
       if measured[-1].recall[100] >= threshold:
         break
   return measured

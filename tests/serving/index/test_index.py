@@ -8,7 +8,7 @@ import pytest
 from ctxrec.serving.index import index_dir
 from ctxrec.serving.index import searcher_config as sc
 from ctxrec.serving.index.build import BuildSpec, Catalog, build_index
-from ctxrec.serving.index.exact import exact_top_k
+from ctxrec.serving.index.exact import exact_top_k, exact_truth, recall_at_k
 from ctxrec.serving.index.manifest import IndexDirError
 from ctxrec.serving.index.retriever import Retriever
 
@@ -53,6 +53,15 @@ def test_ids_map_back_to_item_ids(tmp_path):
   rows, exact_scores = exact_top_k(catalog.embeddings[:50], catalog.embeddings, 10)
   assert (ids == np.asarray(catalog.item_ids, dtype=object)[rows]).all()
   np.testing.assert_allclose(scores, exact_scores, rtol=1e-5)
+
+
+def test_recall_counts_items_tied_with_the_true_top_k():
+  items = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.5, 0.0], [0.0, 1.0]], np.float32)
+  truth = exact_truth(np.array([[1.0, 0.0]], np.float32), items, 2)
+  assert set(truth.rows[0]) <= {0, 1, 2}
+  assert recall_at_k(np.array([[2, 1]]), truth, 2) == 1.0  # other rows of equal score
+  assert recall_at_k(np.array([[2, 3]]), truth, 2) == 0.5  # 3 scores lower
+  assert recall_at_k(np.array([[4, -1]]), truth, 2) == 0.0  # -1: ScaNN's "no result"
 
 
 def test_the_index_carries_its_catalog_for_context_lookups(tmp_path):
