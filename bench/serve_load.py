@@ -33,7 +33,7 @@ import psutil
 
 from ctxrec.pipeline import config as pipeline_config
 from ctxrec.pipeline import local_runner
-from ctxrec.pipeline.config import MODEL_NAME
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.serving import model_versions
 from ctxrec.serving.service import server
 from ctxrec.serving.service.release import ReleaseLoader

@@ -10,12 +10,12 @@ from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
 from ctxrec.components.state_publisher.config import StatePublisherConfig
 from ctxrec.serving.feature_store.sqlite_store import sqlite_uri
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.trainer.config import TrainerConfig
 
 PIPELINE_NAME = "ctxrec"
 DAILY_PIPELINE_NAME = "ctxrec-daily"
 STATES_FILE = "states.sqlite"  # the embedded state store under the output folder
-MODEL_NAME = "ctxrec"  # the TF Serving model name
 # Single-process DirectRunner; pass --direct_running_mode=multi_processing to use more cores.
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 

@@ -5,7 +5,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-SAVED_MODEL_FILE = "saved_model.pb"
+from ctxrec.serving.tf_serving.model_config import SAVED_MODEL_FILE
 
 
 def is_version_dir(path: str) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ctxrec import progress
 from ctxrec.components.request_context import NO_CONTEXT
-from ctxrec.pipeline.config import MODEL_NAME
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.serving import feature_store
 from ctxrec.serving import model_versions
 from ctxrec.serving.feature_store import StatesVersion

@@ -11,7 +11,7 @@ from typing import Iterator, Optional, Tuple
 
 import uvicorn
 
-from ctxrec.pipeline.config import MODEL_NAME
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.serving.head.circuit_breaker import CircuitBreaker
 from ctxrec.serving.head.grpc_head import GrpcHead
 from ctxrec.serving.head.head import ContextHead

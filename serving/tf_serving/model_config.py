@@ -17,10 +17,10 @@ from typing import Dict, List, Optional, Sequence
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-# ctxrec.pipeline.config.MODEL_NAME, not imported: that module pulls TensorFlow, and this one runs
-# in a release step without it. A test keeps the two equal.
-MODEL_NAME = "ctxrec"
-DEFAULT_BASE_PATH = "/models/ctxrec"
+# Defined here, where TF Serving's layout is described, and imported by the pipeline and the
+# service: this module loads without TensorFlow (a release step runs it on its own).
+MODEL_NAME = "ctxrec"  # the TF Serving model name the Pusher writes under
+DEFAULT_BASE_PATH = f"/models/{MODEL_NAME}"
 SAVED_MODEL_FILE = "saved_model.pb"
 
 

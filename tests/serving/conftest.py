@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import tf_serving_double  # noqa: E402  pylint: disable=wrong-import-position
 
-from ctxrec.pipeline.config import MODEL_NAME  # noqa: E402
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME  # noqa: E402
 from ctxrec.serving.feature_store import sqlite_store  # noqa: E402
 
 REAL_SERVER = "tensorflow_model_server"

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from ctxrec.components.request_context import Context, NO_CONTEXT
-from ctxrec.pipeline.config import MODEL_NAME
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.serving.head.circuit_breaker import CircuitBreaker
 from ctxrec.serving.head.grpc_head import GrpcHead, predict_request
 from ctxrec.serving.head.head import HeadError

@@ -14,7 +14,7 @@ from ctxrec.serving.feature_store.local_redis import LocalRedis
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service import server
 
-from ctxrec.pipeline.config import MODEL_NAME
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 
 import tf_serving_double  # noqa: E402  (tests/serving, put on sys.path by its conftest)
 

@@ -158,11 +158,6 @@ def test_monitoring_enables_prometheus():
 # --- the generator ------------------------------------------------------------------------------
 
 
-def test_the_model_name_is_the_pipelines():
-  from ctxrec.pipeline.config import MODEL_NAME  # pulls TensorFlow: imported here only
-  assert mc.MODEL_NAME == MODEL_NAME
-
-
 def test_model_server_config_round_trips():
   text = mc.model_server_config([1795864053, 1795950453], labels={"stable": 1795864053,
                                                                   "canary": 1795950453})
