@@ -10,8 +10,11 @@ from ctxrec.serving.index import searcher_config as sc
 from ctxrec.serving.index.exact import ExactTruth, recall_at_k
 
 RECALL_KS = (10, 100)
-_LEAF_FRACTIONS = (0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.18, 0.25, 0.35, 0.5)
-_REORDERS = (100, 200, 400, 800)
+# Up to every leaf and 3200 re-scored candidates: queries far from the items' clusters (e.g.
+# no-context users, whose top items spread over most leaves) pass only there, still ~25x
+# faster than exact search on 1M items. Each ladder stops at its first passing rung.
+_LEAF_FRACTIONS = (0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.18, 0.25, 0.35, 0.5, 0.7, 1.0)
+_REORDERS = (100, 200, 400, 800, 1600, 3200)
 
 
 @dataclasses.dataclass(frozen=True)
