@@ -18,11 +18,14 @@ Usage: .venv/bin/python bench/serve_load.py --model out/ann/run/serving/ctxrec  
          [--heads in_process,grpc_double]
 """
 import argparse
-import asyncio
+import http.client
+import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -83,9 +86,10 @@ def workload(serving_dir: str, store_uri: str, data: str, count: int, k: int) ->
     states = store.get_many(list(views["user_id"]), loaded.states_version)
   known = [(u, i) for u, i, s in zip(views["user_id"], views["item_id"], states)
            if s is not None and i in loaded.retriever.catalog]
+  known = known[:count]
   print(f"workload: {len(known)} requests of users with a state viewing catalog items; "
         f"{loaded.retriever.manifest.items:,} items, states {loaded.states_version}", flush=True)
-  return [{"user_id": u, "context": {"item_id": i}, "k": k} for u, i in known[:count]]
+  return [{"user_id": u, "context": {"item_id": i}, "k": k} for u, i in known]
 
 
 def start_double(serving_dir: str):
@@ -114,37 +118,61 @@ def start_service(serving_dir: str, store_uri: str, port: int, tf_serving: Optio
   raise RuntimeError("the service did not become ready in 10 minutes")
 
 
-async def open_loop(url: str, requests: List[dict], qps: float, seconds: float) -> Dict:
-  """Sends request i at t0 + i/qps whatever the earlier ones do; latency from that moment."""
+def open_loop(port: int, requests: List[dict], qps: float, seconds: float,
+              connections: int = 64) -> Dict:
+  """Sends request i at t0 + i/qps whatever the earlier ones do (workers on keep-alive
+  connections take them from a queue); latency counts from the scheduled moment."""
   total = int(qps * seconds)
-  latencies, errors, fallbacks, stages = [], 0, {}, {"state": 0.0, "head": 0.0, "ann": 0.0,
-                                                     "total": 0.0}
-  limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-  async with httpx.AsyncClient(base_url=url, timeout=5.0, limits=limits) as client:
-    start = time.perf_counter() + 0.5
+  jobs: "queue.Queue[Optional[Tuple[int, float]]]" = queue.Queue()
+  latencies, failures, fallbacks = [], [0], {}
+  stages = {"state": 0.0, "head": 0.0, "ann": 0.0, "total": 0.0}
+  lock = threading.Lock()
 
-    async def one(i: int):
-      nonlocal errors
-      scheduled = start + i / qps
-      await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+  def worker():
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    while (job := jobs.get()) is not None:
+      index, scheduled = job
       try:
-        response = await client.post("/v1/retrieve", json=requests[i % len(requests)])
-      except httpx.HTTPError:
-        errors += 1
-        return
-      latencies.append(time.perf_counter() - scheduled)
-      if response.status_code != 200:
-        errors += 1
-        return
-      body = response.json()
-      for name in body["fallbacks"]:
-        fallbacks[name] = fallbacks.get(name, 0) + 1
-      for stage in stages:
-        stages[stage] += body["timings_ms"][stage]
-    await asyncio.gather(*(one(i) for i in range(total)))
+        connection.request("POST", "/v1/retrieve", json.dumps(requests[index % len(requests)]),
+                           {"content-type": "application/json"})
+        response = connection.getresponse()
+        data = response.read()
+      except (OSError, http.client.HTTPException):
+        connection.close()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        with lock:
+          failures[0] += 1
+        continue
+      elapsed = time.perf_counter() - scheduled
+      body = json.loads(data) if response.status == 200 else None
+      with lock:
+        latencies.append(elapsed)
+        if body is None:
+          failures[0] += 1
+          continue
+        for name in body["fallbacks"]:
+          fallbacks[name] = fallbacks.get(name, 0) + 1
+        for stage in stages:
+          stages[stage] += body["timings_ms"][stage]
+    connection.close()
+
+  workers = [threading.Thread(target=worker, daemon=True) for _ in range(connections)]
+  for thread in workers:
+    thread.start()
+  start = time.perf_counter() + 0.2
+  for index in range(total):
+    scheduled = start + index / qps
+    delay = scheduled - time.perf_counter()
+    if delay > 0:
+      time.sleep(delay)
+    jobs.put((index, scheduled))
+  for _ in workers:
+    jobs.put(None)
+  for thread in workers:
+    thread.join()
   ms = np.array(latencies) * 1000
-  return {"sent": total, "answered": len(latencies), "errors": errors, "fallbacks": fallbacks,
-          "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99),
+  return {"sent": total, "answered": len(latencies) - failures[0], "errors": failures[0],
+          "fallbacks": fallbacks, "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99),
           "p999": np.percentile(ms, 99.9), "stages": stages}
 
 
@@ -153,11 +181,10 @@ def run(head: str, serving_dir: str, store_uri: str, requests: List[dict], args)
   port = server.free_port()
   service = start_service(serving_dir, store_uri, port, tf_serving)
   try:
-    url = f"http://127.0.0.1:{port}"
-    asyncio.run(open_loop(url, requests, args.qps, min(5.0, args.seconds)))  # warm up
+    open_loop(port, requests, args.qps, min(5.0, args.seconds))  # warm up
     cpu = psutil.Process(service.pid).cpu_times()
     started = time.perf_counter()
-    result = asyncio.run(open_loop(url, requests, args.qps, args.seconds))
+    result = open_loop(port, requests, args.qps, args.seconds)
     wall = time.perf_counter() - started
     after = psutil.Process(service.pid).cpu_times()
     used = (after.user + after.system) - (cpu.user + cpu.system)

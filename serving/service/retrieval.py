@@ -15,8 +15,7 @@ from ctxrec.serving.head.head import HeadError
 from ctxrec.serving.index.retriever import MAX_K
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service.release import Release, ReleaseManager
-from ctxrec.serving.service.schemas import ContextIn, RetrieveRequest, RetrieveResponse
-from ctxrec.serving.service.schemas import ScoredItem, Timings
+from ctxrec.serving.service.schemas import ContextIn, RetrieveRequest
 from ctxrec.transform import features as f
 
 STAGES = ("state", "head", "ann", "total")
@@ -80,8 +79,8 @@ class RetrievalService:
                      "version); see /readyz and the service log")
     return release
 
-  def retrieve(self, requests: Sequence[RetrieveRequest]) -> List[RetrieveResponse]:
-    """One answer per request, all from the same release."""
+  def retrieve(self, requests: Sequence[RetrieveRequest]) -> List[dict]:
+    """One answer per request (a dict in the RetrieveResponse schema), all from one release."""
     started = time.perf_counter()
     release = self.release()
     _check(requests, release)
@@ -91,12 +90,11 @@ class RetrievalService:
     embeddings = self._timed(batch, "head", self._head, batch, release, states, contexts)
     ids, scores = self._timed(batch, "ann", self._search, batch, release, embeddings)
     batch.seconds["total"] = time.perf_counter() - started
-    timings = Timings(**{stage: round(batch.seconds[stage] * 1000, 3) for stage in STAGES})
-    return [RetrieveResponse(
-        items=[ScoredItem(item_id=i, score=float(s)) for i, s in zip(ids[row], scores[row])],
-        model_version=release.model_version, index_version=release.index_version,
-        states_version=str(release.states_version), fallbacks=batch.fallbacks[row],
-        timings_ms=timings) for row in range(len(requests))]
+    timings = {stage: round(batch.seconds[stage] * 1000, 3) for stage in STAGES}
+    return [{"items": [{"item_id": i, "score": s} for i, s in zip(ids[row], scores[row].tolist())],
+             "model_version": release.model_version, "index_version": release.index_version,
+             "states_version": str(release.states_version), "fallbacks": batch.fallbacks[row],
+             "timings_ms": timings} for row in range(len(requests))]
 
   @staticmethod
   def _timed(batch: _Batch, stage: str, function, *args):

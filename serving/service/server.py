@@ -39,6 +39,11 @@ class ServeConfig:
   breaker_failures: int = 3
   breaker_reset_seconds: float = 5.0
   max_body_bytes: int = MAX_BODY_BYTES
+  # Requests answered at once, and TensorFlow's threads per head call: a request is a few
+  # milliseconds of GIL-bound Python around native calls, so a few threads serve more than
+  # many (the default 40 threads queue on the GIL) and one TF thread per call spares the cores.
+  request_threads: int = 4
+  tf_threads: int = 1
 
   def __post_init__(self):
     if self.tf_serving is not None:
@@ -79,14 +84,17 @@ def build(config: ServeConfig) -> Service:
   manager.refresh()
   retrieval = RetrievalService(manager, CircuitBreaker(config.breaker_failures,
                                                        config.breaker_reset_seconds))
-  return Service(create_app(retrieval, metrics, config.max_body_bytes), manager, metrics,
-                 retrieval)
+  return Service(create_app(retrieval, metrics, config.max_body_bytes, config.request_threads),
+                 manager, metrics, retrieval)
 
 
 def serve(config: ServeConfig) -> None:
   """Runs the service in the foreground until interrupted; logs (one JSON line per request on
   `ctxrec.requests`) go to stderr."""
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
+  tf.config.threading.set_inter_op_parallelism_threads(config.tf_threads)
   service = build(config)
   if service.manager.current is None:
     logging.warning("no complete release yet: /readyz answers 503 until one is published")

@@ -23,6 +23,7 @@ from ctxrec.serving.index import index_dir
 from ctxrec.serving.index.exact import exact_top_k
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service import server
+from ctxrec.serving.service.schemas import RetrieveResponse
 from ctxrec.trainer import exported_model
 from ctxrec.transform import features as f
 
@@ -103,6 +104,7 @@ def test_answers_equal_offline_exact_search_up_to_the_index_recall(client, servi
 
 def test_response_names_every_version_and_stage(client, service, viewers):
   answer = _post(client, {"user_id": viewers[0][0], "k": 5})
+  RetrieveResponse.model_validate(answer)  # the documented schema (/docs), field for field
   release = service.manager.current
   assert len(answer["items"]) == 5
   scores = [i["score"] for i in answer["items"]]
