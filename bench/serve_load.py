@@ -100,9 +100,10 @@ def start_double(serving_dir: str):
   return process, f"grpc://127.0.0.1:{ports['grpc']}"
 
 
-def start_service(serving_dir: str, store_uri: str, port: int, tf_serving: Optional[str]):
+def start_service(serving_dir: str, store_uri: str, port: int, tf_serving: Optional[str],
+                  workers: int):
   command = [sys.executable, "-m", "ctxrec.pipeline.cli", "serve", "--serving-dir", serving_dir,
-             "--store", store_uri, "--port", str(port)]
+             "--store", store_uri, "--port", str(port), "--workers", str(workers)]
   if tf_serving:
     command += ["--tf-serving", tf_serving]
   process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -176,26 +177,37 @@ def open_loop(port: int, requests: List[dict], qps: float, seconds: float,
           "p999": np.percentile(ms, 99.9), "stages": stages}
 
 
+def _cpu_seconds(pid: int) -> float:
+  """CPU seconds of a process and its children (uvicorn's workers)."""
+  process = psutil.Process(pid)
+  total = 0.0
+  for each in [process] + process.children(recursive=True):
+    times = each.cpu_times()
+    total += times.user + times.system
+  return total
+
+
 def run(head: str, serving_dir: str, store_uri: str, requests: List[dict], args) -> None:
   double, tf_serving = (start_double(serving_dir) if head == "grpc_double" else (None, None))
   port = server.free_port()
-  service = start_service(serving_dir, store_uri, port, tf_serving)
+  service = start_service(serving_dir, store_uri, port, tf_serving, args.workers)
   try:
     open_loop(port, requests, args.qps, min(5.0, args.seconds))  # warm up
-    cpu = psutil.Process(service.pid).cpu_times()
+    cpu = _cpu_seconds(service.pid)
     started = time.perf_counter()
     result = open_loop(port, requests, args.qps, args.seconds)
     wall = time.perf_counter() - started
-    after = psutil.Process(service.pid).cpu_times()
-    used = (after.user + after.system) - (cpu.user + cpu.system)
+    used = _cpu_seconds(service.pid) - cpu
   finally:
+    for child in psutil.Process(service.pid).children(recursive=True):
+      child.kill()
     service.kill()
     if double:
       double.kill()
   stages = result["stages"]
   share = {s: stages[s] / stages["total"] for s in ("state", "head", "ann")}
   share["other"] = 1 - sum(share.values())
-  print(f"{head:<12} {args.qps:.0f} qps x {args.seconds:.0f}s: p50 {result['p50']:.2f} ms, "
+  print(f"{head:<12} {args.workers} worker(s), {args.qps:.0f} qps x {args.seconds:.0f}s: p50 {result['p50']:.2f} ms, "
         f"p99 {result['p99']:.2f} ms, p99.9 {result['p999']:.2f} ms, errors {result['errors']} "
         f"of {result['sent']}, fallbacks {result['fallbacks'] or 'none'}", flush=True)
   print(f"{'':<12} server time by stage: " + ", ".join(f"{s} {v:.0%}" for s, v in share.items())
@@ -216,6 +228,7 @@ def main(argv: Optional[List[str]] = None) -> None:
   parser.add_argument("--seconds", type=float, default=600)
   parser.add_argument("--k", type=int, default=100)
   parser.add_argument("--heads", default="in_process,grpc_double")
+  parser.add_argument("--workers", type=int, default=1, help="`ctxrec serve --workers`")
   args = parser.parse_args(argv)
   serving_dir = release(args.model, args.version, args.data, args.out)
   store_uri = pipeline_config.default_store_uri(args.out)

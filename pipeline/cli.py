@@ -106,6 +106,8 @@ def _add_serve(commands) -> None:
                      help="TF Serving deadline; past it the in-process head answers")
   serve.add_argument("--reload-seconds", type=float, default=30.0,
                      help="how often to look for a newer complete release")
+  serve.add_argument("--workers", type=int, default=1,
+                     help="server processes, each loading the release (one per core)")
   serve.set_defaults(handler=_serve)
 
   ask = commands.add_parser(
@@ -288,7 +290,8 @@ def _serve(args: argparse.Namespace) -> None:
   config = server.ServeConfig(
       serving_dir=os.path.abspath(args.serving_dir), store_uri=args.store,
       tf_serving=args.tf_serving, host=args.host, port=args.port,
-      head_timeout_ms=args.head_timeout_ms, reload_seconds=args.reload_seconds)
+      head_timeout_ms=args.head_timeout_ms, reload_seconds=args.reload_seconds,
+      workers=args.workers)
   print(f"[ctxrec] serving on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
   server.serve(config)
 

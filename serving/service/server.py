@@ -2,7 +2,9 @@
 `ctxrec serve` or in a background thread for `make run`, tests and benchmarks."""
 import contextlib
 import dataclasses
+import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -22,6 +24,7 @@ from ctxrec.serving.service.release import ReleaseLoader, ReleaseManager
 from ctxrec.serving.service.retrieval import RetrievalService
 
 TF_SERVING_FORMS = "grpc://HOST:PORT or http://HOST:PORT"
+_CONFIG_VARIABLE = "CTXREC_SERVE_CONFIG"  # the config of `serve`, for its worker processes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +47,7 @@ class ServeConfig:
   # many (the default 40 threads queue on the GIL) and one TF thread per call spares the cores.
   request_threads: int = 4
   tf_threads: int = 1
+  workers: int = 1  # processes, each with its own copy of the release (Python's GIL is per process)
 
   def __post_init__(self):
     if self.tf_serving is not None:
@@ -88,9 +92,8 @@ def build(config: ServeConfig) -> Service:
                  manager, metrics, retrieval)
 
 
-def serve(config: ServeConfig) -> None:
-  """Runs the service in the foreground until interrupted; logs (one JSON line per request on
-  `ctxrec.requests`) go to stderr."""
+def _start(config: ServeConfig) -> Service:
+  """Builds the service and starts watching for releases, in the process that serves."""
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.threading.set_intra_op_parallelism_threads(config.tf_threads)
@@ -99,9 +102,27 @@ def serve(config: ServeConfig) -> None:
   if service.manager.current is None:
     logging.warning("no complete release yet: /readyz answers 503 until one is published")
   service.manager.start(config.reload_seconds)
+  return service
+
+
+def app_from_environment():
+  """uvicorn's app factory in each worker process, from the config `serve` left for it."""
+  return _start(ServeConfig(**json.loads(os.environ[_CONFIG_VARIABLE]))).app
+
+
+def serve(config: ServeConfig) -> None:
+  """Runs the service in the foreground until interrupted; logs (one JSON line per request on
+  `ctxrec.requests`) go to stderr. With several workers, each process loads the release and
+  answers /metrics for itself (scrape each, or run one worker per pod)."""
+  options = dict(host=config.host, port=config.port, log_level="warning", access_log=False)
+  if config.workers > 1:
+    os.environ[_CONFIG_VARIABLE] = json.dumps(dataclasses.asdict(config))
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=config.workers,
+                **options)
+    return
+  service = _start(config)
   try:
-    uvicorn.run(service.app, host=config.host, port=config.port, log_level="warning",
-                access_log=False)
+    uvicorn.run(service.app, **options)
   finally:
     service.manager.stop()
 
