@@ -15,11 +15,12 @@ DEFAULT_K = 10
 _Id = pydantic.constr(min_length=1, max_length=MAX_ID_LENGTH)
 
 
-class Strict(BaseModel):
-  model_config = ConfigDict(extra="forbid", strict=False)
+class Body(BaseModel):
+  """A request body: an unknown field is an error naming it, not silently ignored."""
+  model_config = ConfigDict(extra="forbid")
 
 
-class ContextIn(Strict):
+class ContextIn(Body):
   """What the user is viewing: an item of the catalog, or categories (with confidences)."""
   item_id: Optional[_Id] = None
   categories: Optional[List[_Id]] = Field(None, min_length=1, max_length=MAX_CATEGORIES)
@@ -37,7 +38,7 @@ class ContextIn(Strict):
     return self
 
 
-class RetrieveRequest(Strict):
+class RetrieveRequest(Body):
   """One user's request: their id, what they view now, how many items to return."""
   user_id: _Id
   context: Optional[ContextIn] = None
@@ -49,7 +50,7 @@ class RetrieveRequest(Strict):
                                                          "version is served")
 
 
-class BatchRequest(Strict):
+class BatchRequest(Body):
   requests: List[RetrieveRequest] = Field(min_length=1, max_length=MAX_BATCH)
 
 

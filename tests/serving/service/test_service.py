@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from ctxrec.components import user_history
 from ctxrec.components.request_context import context_of_item
 from ctxrec.components.sequence_example_gen import input_tables
-from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY
 from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.serving import feature_store
 from ctxrec.serving.feature_store import StatesVersion
