@@ -36,11 +36,12 @@ import psutil
 
 from ctxrec.pipeline import config as pipeline_config
 from ctxrec.pipeline import local_runner
-from ctxrec.serving.tf_serving.model_config import MODEL_NAME
-from ctxrec.serving import model_versions
-from ctxrec.serving.service import server
-from ctxrec.serving.service.release import ReleaseLoader
 from ctxrec.serving import feature_store
+from ctxrec.serving import loopback
+from ctxrec.serving import model_versions
+from ctxrec.serving.index import index_dir
+from ctxrec.serving.service.release import index_path
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 
 DOUBLE = os.path.join(os.path.dirname(__file__), "..", "tests", "serving", "tf_serving_double.py")
 
@@ -78,17 +79,18 @@ def workload(serving_dir: str, store_uri: str, data: str, count: int, k: int) ->
   """Requests of users with a state viewing catalog items (the events' last views)."""
   import pandas as pd  # pylint: disable=g-import-not-at-top
   with feature_store.open_store(store_uri) as store:
-    loaded = ReleaseLoader(serving_dir).load(store.current(), store)
+    version = store.current()
+    catalog = index_dir.read_catalog(index_path(serving_dir, version.model_version))
     events = pd.read_parquet(os.path.join(data, "events.parquet"),
                              columns=["user_id", "item_id", "event_type"])
     views = events[events["event_type"] == "view"].drop_duplicates("user_id", keep="last")
     views = views.sample(n=min(len(views), count * 2), random_state=0)
-    states = store.get_many(list(views["user_id"]), loaded.states_version)
+    states = store.get_many(list(views["user_id"]), version)
   known = [(u, i) for u, i, s in zip(views["user_id"], views["item_id"], states)
-           if s is not None and i in loaded.retriever.catalog]
+           if s is not None and i in catalog]
   known = known[:count]
   print(f"workload: {len(known)} requests of users with a state viewing catalog items; "
-        f"{loaded.retriever.manifest.items:,} items, states {loaded.states_version}", flush=True)
+        f"{len(catalog):,} items, states {version}", flush=True)
   return [{"user_id": u, "context": {"item_id": i}, "k": k} for u, i in known]
 
 
@@ -189,7 +191,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def run(head: str, serving_dir: str, store_uri: str, requests: List[dict], args) -> None:
   double, tf_serving = (start_double(serving_dir) if head == "grpc_double" else (None, None))
-  port = server.free_port()
+  port = loopback.free_port()
   service = start_service(serving_dir, store_uri, port, tf_serving, args.workers)
   try:
     open_loop(port, requests, args.qps, min(5.0, args.seconds))  # warm up

@@ -23,6 +23,7 @@ from ctxrec.pipeline.daily_pipeline import create_daily_pipeline
 from ctxrec.pipeline.training_pipeline import create_pipeline
 from ctxrec.serving import feature_store
 from ctxrec.serving.index import index_dir
+from ctxrec.serving.index.manifest import IndexDirError
 from ctxrec.transform.features import TRAIN
 
 _NODE_CONTEXT = "node"
@@ -173,12 +174,11 @@ def _index_summary(store, pipeline_name: str) -> Optional[dict]:
   properties = index.custom_properties
   summary = {"reason": properties[index_keys.REASON].string_value,
              "published_dir": properties[index_keys.PUBLISHED_DIR].string_value}
-  for directory in (summary["published_dir"], index.uri):
-    manifest_path = os.path.join(directory, index_dir.MANIFEST_FILE) if directory else ""
-    if manifest_path and os.path.exists(manifest_path):
-      with open(manifest_path) as handle:
-        manifest = json.load(handle)
-      manifest.pop("files", None)
-      summary.update(manifest)
-      break
+  for directory in filter(None, (summary["published_dir"], index.uri)):
+    try:
+      manifest = dataclasses.asdict(index_dir.verify(directory))
+    except IndexDirError:
+      continue
+    manifest.pop("files")
+    return {**summary, **manifest}
   return summary

@@ -82,16 +82,6 @@ def embed(function, inputs: Mapping[str, np.ndarray], output: str,
   return np.concatenate([call(function, batch)[output] for batch in batches(inputs, batch_size)])
 
 
-def blank_inputs(function, rows: int) -> Dict[str, np.ndarray]:
-  """Every input a signature declares, empty: "" strings and zeros of the declared widths."""
-  out = {}
-  for name, spec in signature_inputs(function).items():
-    shape = (rows, *spec.shape[1:])
-    out[name] = (np.full(shape, "", dtype=object) if spec.dtype == tf.string
-                 else np.zeros(shape, dtype=spec.dtype.as_numpy_dtype))
-  return out
-
-
 def without_context(inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
   """The same requests with an empty context (the no_context evaluation mode)."""
   out = dict(inputs)

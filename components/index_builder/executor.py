@@ -19,7 +19,9 @@ from ctxrec.components import history_states
 from ctxrec.components import pushed_model
 from ctxrec.components.index_builder import spec_keys as keys
 from ctxrec.components.index_builder.config import IndexBuilderConfig
+from ctxrec.components.request_context import NO_CONTEXT
 from ctxrec.components.sequence_example_gen import input_tables
+from ctxrec.serving.head.head import HeadSignature
 from ctxrec.serving.index import index_dir
 from ctxrec.serving.index.build import Catalog, build_index
 from ctxrec.serving.index.manifest import IndexDirError, IndexManifest
@@ -38,9 +40,8 @@ def catalog_fingerprint(items: pd.DataFrame) -> str:
   return digest.hexdigest()
 
 
-def embed_catalog(model, items_path: str, model_version: str) -> Catalog:
+def embed_catalog(model, items: pd.DataFrame, fingerprint: str, model_version: str) -> Catalog:
   """Every item of the items table, embedded by the model (new items through their categories)."""
-  items = input_tables.items_frame(input_tables.load_items(items_path))
   width = exported_model.item_categories(model.signatures)
   wide = int(sum(len(c) > width for c in items[f.CATEGORIES]))
   if wide:
@@ -48,7 +49,7 @@ def embed_catalog(model, items_path: str, model_version: str) -> Catalog:
                     "their first %d (highest confidence first)", wide, width, width)
   progress.report("IndexBuilder: embedding %d items", len(items))
   embeddings = exported_model.embed_catalog(model.signatures, items)
-  return Catalog(list(items[f.ITEM_ID]), embeddings, model_version, catalog_fingerprint(items),
+  return Catalog(list(items[f.ITEM_ID]), embeddings, model_version, fingerprint,
                  list(items[f.CATEGORIES]), list(items[f.CONFIDENCES]))
 
 
@@ -76,7 +77,8 @@ def state_queries(model, states, config: IndexBuilderConfig) -> np.ndarray:
   chosen = [batch[rng.random(len(batch)) < keep] for _, batch in history_states.read_states(states)]
   sample = np.concatenate(chosen)[:config.num_queries]
   function = model.signatures[f.SIGNATURE_CONTEXT_HEAD]
-  inputs = {**exported_model.blank_inputs(function, len(sample)), f.HISTORY_STATE: sample}
+  inputs = HeadSignature(exported_model.signature_inputs(function)).inputs(
+      sample, [NO_CONTEXT] * len(sample), [{}] * len(sample))
   return exported_model.embed(function, inputs, f.USER_EMBEDDING)
 
 
@@ -114,13 +116,15 @@ class Executor(base_executor.BaseExecutor):
     model = tf.saved_model.load(model_dir)
     exported_model.signature(model, f.SIGNATURE_EMBED_ITEMS, model_dir)
     tables = input_tables.locate_tables(exec_properties[keys.INPUT_BASE])
-    catalog = embed_catalog(model, tables.items, version)
+    items = input_tables.items_frame(input_tables.load_items(tables.items))
+    fingerprint = catalog_fingerprint(items)
     index_root = exec_properties[keys.INDEX_ROOT]
     current = published_manifest(index_root, version)
-    if current is not None and current.catalog_fingerprint == catalog.fingerprint:
+    if current is not None and current.catalog_fingerprint == fingerprint:
       _record(index, version, current.blessed, os.path.join(index_root, version),
               "the catalog did not change: the published index stands")
       return
+    catalog = embed_catalog(model, items, fingerprint, version)
     found, source = queries(model, input_dict, config)
     with tempfile.TemporaryDirectory(prefix="ctxrec-index-") as scratch:
       local = os.path.join(scratch, "index")

@@ -1,6 +1,5 @@
 """A throwaway `redis-server` on a free loopback port, for tests, benchmarks and laptop demos."""
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -8,15 +7,10 @@ from typing import Optional
 
 import redis
 
+from ctxrec.serving import loopback
 from ctxrec.serving.feature_store.store import StateStoreError
 
 _START_TIMEOUT_SECONDS = 10.0
-
-
-def _free_port() -> int:
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-    probe.bind(("127.0.0.1", 0))
-    return probe.getsockname()[1]
 
 
 class LocalRedis:
@@ -27,7 +21,7 @@ class LocalRedis:
     if binary is None:
       raise StateStoreError(f"{executable} not found on PATH; `make setup` installs it (Debian "
                             f"package redis-server)")
-    self.port = _free_port()
+    self.port = loopback.free_port()
     self._dir = tempfile.TemporaryDirectory(prefix="ctxrec-redis-")
     self._process: Optional[subprocess.Popen] = subprocess.Popen(
         [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",

@@ -15,7 +15,6 @@ import numpy as np
 
 from ctxrec import progress
 from ctxrec.components.request_context import NO_CONTEXT
-from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.serving import feature_store
 from ctxrec.serving import model_versions
 from ctxrec.serving.feature_store import StatesVersion
@@ -24,6 +23,7 @@ from ctxrec.serving.head.in_process import InProcessHead
 from ctxrec.serving.index import index_dir
 from ctxrec.serving.index.manifest import IndexDirError
 from ctxrec.serving.index.retriever import Retriever
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 
 INDEX_FOLDER = "index"
 RemoteHeadFactory = Callable[[str], ContextHead]  # model version -> a head pinned to it
@@ -41,7 +41,6 @@ class Release:
   remote_head: Optional[ContextHead]
   retriever: Retriever
   cold_start: np.ndarray
-  index_built_at: float
   store: feature_store.StateStore  # read at `states_version` explicitly, never "current"
 
   @property
@@ -95,7 +94,7 @@ class ReleaseLoader:
     except IndexDirError as exc:
       raise ReleaseError(f"{states_version}: {exc}") from exc
     reuse = (previous is not None and previous.model_version == version
-             and previous.index_built_at == manifest.built_at)
+             and previous.retriever.manifest.built_at == manifest.built_at)
     if reuse:
       head, remote, retriever = previous.local_head, previous.remote_head, previous.retriever
     else:
@@ -104,7 +103,7 @@ class ReleaseLoader:
       remote = self.remote_head(version) if self.remote_head else None
     cold_start = store.cold_start(states_version)
     _check_dimensions(states_version, head, retriever, cold_start)
-    return Release(states_version, head, remote, retriever, cold_start, manifest.built_at, store)
+    return Release(states_version, head, remote, retriever, cold_start, store)
 
 
 def _check_dimensions(version: StatesVersion, head: InProcessHead, retriever: Retriever,
@@ -172,7 +171,7 @@ class ReleaseManager:
                                              target.model_version)).built_at
     except IndexDirError:
       return True
-    return built_at == self.current.index_built_at
+    return built_at == self.current.retriever.manifest.built_at
 
   def _serving(self) -> str:
     return str(self.current.states_version) if self.current else "no release"

@@ -5,7 +5,6 @@ import dataclasses
 import json
 import logging
 import os
-import socket
 import threading
 import time
 import urllib.parse
@@ -13,7 +12,7 @@ from typing import Iterator, Optional, Tuple
 
 import uvicorn
 
-from ctxrec.serving.tf_serving.model_config import MODEL_NAME
+from ctxrec.serving import loopback
 from ctxrec.serving.head.circuit_breaker import CircuitBreaker
 from ctxrec.serving.head.grpc_head import GrpcHead
 from ctxrec.serving.head.head import ContextHead
@@ -22,6 +21,7 @@ from ctxrec.serving.service.app import MAX_BODY_BYTES, create_app
 from ctxrec.serving.service.metrics import ServiceMetrics
 from ctxrec.serving.service.release import ReleaseLoader, ReleaseManager
 from ctxrec.serving.service.retrieval import RetrievalService
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 
 TF_SERVING_FORMS = "grpc://HOST:PORT or http://HOST:PORT"
 _CONFIG_VARIABLE = "CTXREC_SERVE_CONFIG"  # the config of `serve`, for its worker processes
@@ -127,17 +127,11 @@ def serve(config: ServeConfig) -> None:
     service.manager.stop()
 
 
-def free_port() -> int:
-  with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running(app, host: str = "127.0.0.1", port: Optional[int] = None,
             timeout_s: float = 30.0) -> Iterator[Tuple[str, uvicorn.Server]]:
   """Runs `app` with uvicorn in a background thread: (base URL, server)."""
-  port = port or free_port()
+  port = port or loopback.free_port()
   server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                          access_log=False))
   thread = threading.Thread(target=server.run, name="ctxrec-serve", daemon=True)

@@ -2,7 +2,6 @@
 Serving test double (tf_serving_double.py) or the real server when it is on PATH."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import tf_serving_double  # noqa: E402  pylint: disable=wrong-import-position
 
 from ctxrec.serving.tf_serving.model_config import MODEL_NAME  # noqa: E402
+from ctxrec.serving import loopback  # noqa: E402
 from ctxrec.serving.feature_store import sqlite_store  # noqa: E402
 
 REAL_SERVER = "tensorflow_model_server"
@@ -37,17 +37,11 @@ def release_copy(tiny_release, tmp_path):
   return target, sqlite_store.sqlite_uri(db), version
 
 
-def _free_port() -> int:
-  with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    return probe.getsockname()[1]
-
-
 class RealTfServing:
   """The real tensorflow_model_server on loopback, for where it is installed."""
 
   def __init__(self, base_path: str):
-    self.grpc_port, self.rest_port = _free_port(), _free_port()
+    self.grpc_port, self.rest_port = loopback.free_port(), loopback.free_port()
     self._process = subprocess.Popen(
         [REAL_SERVER, f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}",
          f"--model_name={MODEL_NAME}", f"--model_base_path={base_path}"],

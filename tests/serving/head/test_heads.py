@@ -10,12 +10,13 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from ctxrec.components.request_context import Context, NO_CONTEXT
-from ctxrec.serving.tf_serving.model_config import MODEL_NAME
+from ctxrec.serving import loopback
 from ctxrec.serving.head.circuit_breaker import CircuitBreaker
 from ctxrec.serving.head.grpc_head import GrpcHead, predict_request
 from ctxrec.serving.head.head import HeadError
 from ctxrec.serving.head.in_process import InProcessHead
 from ctxrec.serving.head.rest_head import RestHead
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.transform import features as f
 
 
@@ -96,20 +97,13 @@ def test_latest_version_answers_when_none_is_pinned(local_head, tf_serving):
 
 
 def test_an_unreachable_server_is_retryable(local_head):
-  port = _closed_port()
+  port = loopback.free_port()  # nothing listens there
   for head in (GrpcHead(f"127.0.0.1:{port}", MODEL_NAME, local_head.model_version, 0.2),
                RestHead(f"http://127.0.0.1:{port}", MODEL_NAME, local_head.model_version, 0.2)):
     with pytest.raises(HeadError) as caught:
       head.embed(_inputs(local_head))
     assert caught.value.retryable
     head.close()
-
-
-def _closed_port() -> int:
-  import socket  # pylint: disable=g-import-not-at-top
-  with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    return probe.getsockname()[1]
 
 
 def test_in_process_head_does_not_rebuild_tables_per_call(local_head, caplog):

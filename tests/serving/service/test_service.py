@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from ctxrec.components import user_history
 from ctxrec.components.request_context import context_of_item
 from ctxrec.components.sequence_example_gen import input_tables
-from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.serving import feature_store
 from ctxrec.serving.feature_store import StatesVersion
 from ctxrec.serving.head.head import context_inputs
@@ -23,6 +22,7 @@ from ctxrec.serving.index.exact import exact_top_k
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service import server
 from ctxrec.serving.service.schemas import RetrieveResponse
+from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.trainer import exported_model
 from ctxrec.transform import features as f
 
