@@ -1,7 +1,14 @@
 """The request context of an item being viewed: the one definition eval examples and the online
-service share, so a served request sees exactly what the evaluation measured."""
+service share, so a served request sees exactly what the evaluation measured.
+
+One retrieval rule rides on it: the item being viewed, when the catalog knows it and the request
+does not exclude it, is returned first ("pinned"), ahead of the model's ranking. A user converts
+on the item they are looking at more often than on any other, and a model trained on a few
+hundred conversions cannot learn that for fifty thousand items; the evaluator measures the
+contextual model with the same rule, so its figures are those of the served answers.
+"""
 import dataclasses
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Collection, Mapping, Optional, Sequence, Tuple
 
 from ctxrec.components.sequence_example_gen.input_tables import Item
 
@@ -19,6 +26,13 @@ class Context:
 
 
 NO_CONTEXT = Context()
+
+
+def pinned_item(context: Context, excluded: Collection[str] = ()) -> Optional[str]:
+  """The item returned first for this context, if any (see the module docstring)."""
+  if context.item_ids and context.item_ids[0] and context.item_ids[0] not in excluded:
+    return context.item_ids[0]
+  return None
 
 
 def context_of_item(item_id: str, catalog: Mapping[str, Item]) -> Optional[Context]:

@@ -10,12 +10,15 @@ random permutation gives each category a popularity rank r_c; the global categor
 
 Items. ``num_items`` items with ids ``i0000000``, ... Each category first gets
 ``min_items_per_category`` items, the other items draw their primary category from ``pi``, and the
-assignment is shuffled. The primary category's confidence is ``U(0.6, 1.0)``. An item also has 0, 1
-or 2 (equally likely) secondary categories, distinct from the primary and from each other, uniform
-over the other categories, each with confidence ``U(0.05, 0.5)``. Within its primary category c an
-item gets a uniformly random rank r and popularity
-``pop_c(i) ∝ 1 / (r + 1) ** item_zipf_exponent``, normalised to sum to 1 over the items whose
-primary category is c.
+assignment is shuffled. Within its primary category c an item gets a uniformly random rank r and
+popularity ``pop_c(i) ∝ 1 / (r + 1) ** item_zipf_exponent``, normalised to sum to 1 over the items
+whose primary category is c. Each item has a latent style ``style_i``, uniform over
+``{0, ..., num_styles - 1}``. The primary category's confidence is ``U(0.6, 1.0)``. An item also has
+0, 1 or 2 (equally likely) secondary categories, distinct from the primary and from each other,
+uniform over the other categories, each with confidence ``U(0.05, 0.5)``. With probability
+``p_unsorted_categories`` an item lists its categories (and their confidences, which move with
+them) in a uniformly random order, otherwise primary first; the primary is always the category
+with the highest confidence.
 
 Users. ``num_users`` users with ids ``u0000000``, ... Country and age bucket are drawn independently
 from ``country_weights`` and ``age_bucket_weights``. Each (country, age bucket) group g has the
@@ -23,29 +26,47 @@ category preference ``q_g = (1 - group_pi_mix) * Dirichlet(group_dirichlet_alpha
 + group_pi_mix * pi``. A user has ``k ~ U{core_interests_min, ..., core_interests_max}`` core
 categories drawn from ``q_g`` without replacement (Gumbel top-k), weighted by
 ``Dirichlet(interest_weight_alpha * 1_k)``: the long-term interest ``theta_u``, zero elsewhere.
+A user has a style ``style_u`` uniform over ``{0, ..., num_styles - 1}``, and is new with
+probability ``new_user_share``.
 
 Sessions. A user's activity is ``a_u ~ LogNormal(-s^2 / 2, s)`` (mean 1, ``s = activity_sigma``).
-They draw ``Poisson(sessions_per_user_mean * a_u)`` sessions, each in one of the ``num_days * 8``
-three-hour slots after ``start_timestamp``, uniformly; a slot drawn twice by a user holds one
-session, so a user's sessions start at least 2 hours apart. A session starts at a uniform whole
-second in the first hour of its slot. Its intent category c is drawn from ``theta_u`` with
-probability ``p_follow``, otherwise from ``pi``. It has ``n = 1 + Poisson(views_per_session_mean)``
-views of items drawn i.i.d. ``∝ pop_c``: the first at the session start, each next one 10 to 120 s
-(uniform whole seconds) after the previous. With probability ``p_convert`` the session ends with
-one conversion 30 to 600 s after its last view: with probability ``p_convert_viewed`` of the item at
-a uniformly chosen view position of the session, otherwise of a fresh item drawn ``∝ pop_c``.
+An existing user's window is all ``T = num_days * 8`` three-hour slots after ``start_timestamp``; a
+new user's is the last ``T_new = min(new_user_days, num_days) * 8`` slots (so their first
+conversion falls at the end of the log). They draw ``min(Poisson(sessions_per_user_mean * a_u *
+W / T), W)`` sessions (W = the window's slots: the same daily rate for both), each in a uniformly
+drawn slot of their window; a slot drawn twice by a user holds one session, so a user's sessions
+start at least 2 hours apart. A session starts at a uniform whole second in the first hour of its
+slot. Its intent category c is drawn from ``theta_u`` with probability ``p_follow``, otherwise
+from ``pi``.
+
+Views and conversions. A session converts with probability ``p_convert``. A converting session is
+direct with probability ``p_convert_direct``: it has no views, only the conversion, at the session
+start. Any other session has ``n = 1 + Poisson(views_per_session_mean)`` views: the first at the
+session start, each next one 10 to 120 s (uniform whole seconds) after the previous. Each view,
+independently, is off-intent with probability ``p_offcategory_view``: its category is drawn from
+``pi`` (it may equal c by chance) and its item ``∝ pop`` within that category; otherwise its item
+is drawn ``∝ pop_c``. A non-direct converting session ends with one conversion 30 to 600 s after
+its last view. The converted item: in a non-direct session, with probability ``p_convert_viewed``
+look at the item of a uniformly chosen view position; if its primary category is c, convert on
+it. Otherwise (or with probability ``1 - p_convert_viewed``, or in a direct session) a fresh item
+of c drawn with ``P(i | c, u) ∝ pop_c(i) * (1 + taste_strength * [style_i == style_u])`` (drawn as
+a mixture: with probability ``beta M / (1 + beta M)``, ``M = M(c, style_u)`` the summed pop_c of
+c's items of the user's style, ``∝ pop_c`` among those items, else ``∝ pop_c``).
 
 Output, in ``out_dir`` (written to a temporary folder beside it, then moved into place):
 
 - ``events.parquet``: user_id, item_id, event_type (view or conversion), timestamp (int64 epoch
   seconds); sorted by user, then timestamp (a conversion follows the views of its session).
-- ``items.parquet``: item_id, categories (list, primary first), confidences (list<float32>).
+- ``items.parquet``: item_id, categories (list, primary first unless unsorted, see Items),
+  confidences (list<float32>, aligned with categories).
 - ``users.parquet``: user_id, country, age_bucket.
 - ``ground_truth.parquet``: one row per conversion: user_id, item_id, timestamp, intent_category,
-  last_view_item_id, interest_categories, interest_weights. Its schema metadata key ``ctxrec``
-  holds JSON: p_follow, p_convert, p_convert_viewed, views_per_session_mean, category_popularity
-  (pi by category id), seed and the whole config.
-- ``ground_truth_items.parquet``: item_id, primary_category, popularity (pop_c(i)).
+  last_view_item_id (the session's last view, the real context of the conversion; "" in a direct
+  session), interest_categories, interest_weights, user_style (int32), direct (bool). Its schema
+  metadata key ``ctxrec`` holds JSON: p_follow, p_convert, p_convert_viewed,
+  views_per_session_mean, p_offcategory_view, p_convert_direct, num_styles, taste_strength,
+  category_popularity (pi by category id), seed and the whole config.
+- ``ground_truth_items.parquet``: item_id, primary_category, popularity (pop_c(i)), style (int32).
 
 The same config and seed give byte-identical files.
 """
@@ -80,6 +101,11 @@ SECONDARY_CONFIDENCE = (0.05, 0.5)
 MAX_SECONDARY_CATEGORIES = 2
 METADATA_KEY = b"ctxrec"
 PARQUET_OPTIONS = {"compression": "snappy", "use_dictionary": True, "write_statistics": True}
+# Ground-truth columns added by the taste / direct-session process (synthetic data only).
+GT_USER_STYLE = "user_style"
+GT_DIRECT = "direct"
+GT_STYLE = "style"
+NO_ITEM = ""  # last_view_item_id of a direct session.
 
 _STRING = pa.string()
 EVENTS_SCHEMA = pa.schema([(f.USER_ID, _STRING), (f.ITEM_ID, _STRING), (f.EVENT_TYPE, _STRING),
@@ -95,9 +121,11 @@ GROUND_TRUTH_SCHEMA = pa.schema([
     (f.GT_LAST_VIEW_ITEM_ID, _STRING),
     (f.GT_INTEREST_CATEGORIES, pa.list_(_STRING)),
     (f.GT_INTEREST_WEIGHTS, pa.list_(pa.float64())),
+    (GT_USER_STYLE, pa.int32()),
+    (GT_DIRECT, pa.bool_()),
 ])
 GROUND_TRUTH_ITEMS_SCHEMA = pa.schema([(f.ITEM_ID, _STRING), (f.GT_PRIMARY_CATEGORY, _STRING),
-                                       (f.GT_POPULARITY, pa.float64())])
+                                       (f.GT_POPULARITY, pa.float64()), (GT_STYLE, pa.int32())])
 OUTPUT_FILES = tuple(f"{stem}.parquet" for stem in
                      (f.EVENTS, f.ITEMS, f.USERS, f.GROUND_TRUTH, f.GROUND_TRUTH_ITEMS))
 
@@ -116,28 +144,50 @@ class GenerationSummary:
 
 
 @dataclass(frozen=True)
+class _Groups:
+  """Items grouped (e.g. by category), with one sorted key array that samples any group ∝ weight.
+
+  Group g's items are order[offsets[g]:offsets[g+1]]; keys holds g + the within-group CDF.
+  """
+
+  order: np.ndarray
+  offsets: np.ndarray
+  keys: np.ndarray
+
+  def sample(self, groups: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Item indices drawn ∝ weight within each given (non-empty) group (inverse CDF)."""
+    position = np.searchsorted(self.keys, groups + uniforms, side="right")
+    return self.order[np.clip(position, self.offsets[groups], self.offsets[groups + 1] - 1)]
+
+
+@dataclass(frozen=True)
 class _Catalog:
-  """Category popularity and item sampling tables, shared by every user chunk."""
+  """Category popularity, item styles and sampling tables, shared by every user chunk."""
 
   pi: np.ndarray  # (C,) global category popularity.
+  pi_cdf: np.ndarray  # (C,) cumulative pi.
   primary: np.ndarray  # (N,) primary category index per item.
   popularity: np.ndarray  # (N,) pop_c(i) within the primary category.
-  order: np.ndarray  # (N,) item indices sorted by (primary category, within-category rank).
-  offsets: np.ndarray  # (C+1,) start of each category's run in `order`.
-  cdf_keys: np.ndarray  # (N,) category index + within-category CDF, aligned with `order`.
+  style: np.ndarray  # (N,) latent style per item.
+  style_mass: np.ndarray  # (C, S) M(c, s): summed pop_c of c's items of style s.
+  by_category: _Groups  # Groups c: items of primary category c, ∝ pop_c.
+  by_category_style: _Groups  # Groups c * S + s: items of c with style s, ∝ pop_c.
   category_names: pa.Array
   item_names: pa.Array
+  item_names_or_none: pa.Array  # item_names, then NO_ITEM at index N.
 
 
 @dataclass(frozen=True)
 class _Users:
-  """One chunk of users: demographics and sparse long-term interests."""
+  """One chunk of users: demographics, sparse long-term interests, style, newness."""
 
   country: np.ndarray  # (n,)
   age: np.ndarray  # (n,)
   num_interests: np.ndarray  # (n,) k_u.
   interests: np.ndarray  # (n, k_max) category indices in draw order, -1 past k_u.
   weights: np.ndarray  # (n, k_max) theta_u over `interests`, 0 past k_u.
+  style: np.ndarray  # (n,) style_u.
+  is_new: np.ndarray  # (n,) bool: sessions only in the last new_user_days.
 
 
 @dataclass(frozen=True)
@@ -147,6 +197,7 @@ class _Sessions:
   user: np.ndarray  # (S,) user index within the chunk.
   start: np.ndarray  # (S,) epoch seconds.
   intent: np.ndarray  # (S,) category index.
+  style: np.ndarray  # (S,) the user's style.
 
 
 @dataclass(frozen=True)
@@ -158,6 +209,8 @@ class _Events:
   timestamp: np.ndarray  # (E,) epoch seconds.
   is_conversion: np.ndarray  # (E,) bool.
   conversions: np.ndarray  # (K,) event indices of the conversions.
+  direct: np.ndarray  # (K,) bool: the conversion's session has no views.
+  last_view: np.ndarray  # (K,) item index of the session's last view, -1 if direct.
 
 
 @dataclass(frozen=True)
@@ -208,6 +261,11 @@ def _uniform_seconds(uniforms: np.ndarray, bounds: tuple) -> np.ndarray:
   return low + (uniforms * (high - low + 1)).astype(np.int64)
 
 
+def _from_cdf(cdf: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+  """Indices drawn from a discrete distribution given its cumulative sums."""
+  return np.minimum(np.searchsorted(cdf, uniforms, side="right"), cdf.size - 1)
+
+
 # ---- Catalog. ----
 
 
@@ -236,51 +294,69 @@ def _secondary_categories(primary: np.ndarray, num_categories: int, rng: Rng) ->
   return np.stack([first, second], axis=1)
 
 
-def _cdf_keys(sorted_pop: np.ndarray, counts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-  """Category index + within-category CDF: one sorted array that samples any category."""
-  cumulative = np.cumsum(sorted_pop)
-  before = np.concatenate([[0.0], cumulative[offsets[1:-1] - 1]])
-  within = cumulative - np.repeat(before, counts)
-  keys = np.repeat(np.arange(counts.size, dtype=np.float64), counts) + within
-  keys[offsets[1:] - 1] = np.arange(1, counts.size + 1)
-  return keys
+def _groups(group: np.ndarray, num_groups: int, tiebreak: np.ndarray,
+            weight: np.ndarray) -> _Groups:
+  """Sampling tables for items partitioned by `group` (empty groups allowed, never sampled)."""
+  order = np.lexsort((tiebreak, group))
+  counts = np.bincount(group, minlength=num_groups)
+  offsets = np.concatenate([[0], np.cumsum(counts)])
+  cumulative = np.concatenate([[0.0], np.cumsum(weight[order])])
+  start = cumulative[offsets[:-1]]
+  total = cumulative[offsets[1:]] - start
+  member = group[order]
+  keys = member + (cumulative[1:] - start[member]) / np.where(total > 0, total, 1.0)[member]
+  filled = np.flatnonzero(counts)
+  keys[offsets[filled + 1] - 1] = filled + 1.0  # Each group's CDF ends exactly at g + 1.
+  return _Groups(order, offsets, keys)
 
 
 def _build_catalog(config: GeneratorConfig, rng: Rng) -> tuple:
   """Draws categories and items; returns (sampling tables, items.parquet's table)."""
-  num_items, num_categories = config.num_items, config.num_categories
+  num_items, num_categories, num_styles = config.num_items, config.num_categories, config.num_styles
   pi = _category_popularity(config, rng)
   primary = _primary_categories(config, pi, rng)
-  order = np.lexsort((rng.random(num_items), primary))
+  shuffle = rng.random(num_items)
+  order = np.lexsort((shuffle, primary))
   counts = np.bincount(primary, minlength=num_categories)
   offsets = np.concatenate([[0], np.cumsum(counts)])
   rank = np.empty(num_items, dtype=np.float64)
   rank[order] = np.arange(num_items) - np.repeat(offsets[:-1], counts)
   weight = _zipf(rank, config.item_zipf_exponent)
   popularity = weight / np.bincount(primary, weights=weight, minlength=num_categories)[primary]
+  style = rng.integers(0, num_styles, size=num_items)
+  cell = primary * num_styles + style
+  style_mass = np.bincount(cell, weights=popularity, minlength=num_categories * num_styles)
+  item_names = _names("i", 0, num_items, num_items, 7)
   catalog = _Catalog(
       pi=pi,
+      pi_cdf=np.cumsum(pi),
       primary=primary,
       popularity=popularity,
-      order=order,
-      offsets=offsets,
-      cdf_keys=_cdf_keys(popularity[order], counts, offsets),
+      style=style,
+      style_mass=style_mass.reshape(num_categories, num_styles),
+      by_category=_groups(primary, num_categories, rank, popularity),
+      by_category_style=_groups(cell, num_categories * num_styles, rank, popularity),
       category_names=_names("c", 0, num_categories, num_categories, 3),
-      item_names=_names("i", 0, num_items, num_items, 7),
+      item_names=item_names,
+      item_names_or_none=pa.concat_arrays([item_names, pa.array([NO_ITEM], _STRING)]),
   )
-  return catalog, _items_table(catalog, rng)
+  return catalog, _items_table(config, catalog, rng)
 
 
-def _sample_items(catalog: _Catalog, categories: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-  """Item indices drawn ∝ pop_c within each given category (inverse CDF)."""
-  position = np.searchsorted(catalog.cdf_keys, categories + uniforms, side="right")
-  low, high = catalog.offsets[categories], catalog.offsets[categories + 1] - 1
-  return catalog.order[np.clip(position, low, high)]
+def _sample_fresh(config: GeneratorConfig, catalog: _Catalog, category: np.ndarray,
+                  style: np.ndarray, rng: Rng) -> np.ndarray:
+  """Items of each category drawn ∝ pop_c(i) * (1 + beta [style_i == style]), as a mixture."""
+  mass = config.taste_strength * catalog.style_mass[category, style]
+  in_style = rng.random(category.size) < mass / (1.0 + mass)
+  uniforms = rng.random(category.size)
+  plain = catalog.by_category.sample(category, uniforms)
+  styled = catalog.by_category_style.sample(category * config.num_styles + style, uniforms)
+  return np.where(in_style, styled, plain)
 
 
-def _items_table(catalog: _Catalog, rng: Rng) -> pa.Table:
-  """items.parquet: the primary then 0-2 secondary categories, with their confidences."""
-  num_items = catalog.primary.size
+def _items_table(config: GeneratorConfig, catalog: _Catalog, rng: Rng) -> pa.Table:
+  """items.parquet: the primary and 0-2 secondary categories (some shuffled), with confidences."""
+  num_items, width = catalog.primary.size, 1 + MAX_SECONDARY_CATEGORIES
   lengths = 1 + rng.integers(0, MAX_SECONDARY_CATEGORIES + 1, size=num_items)
   secondary = _secondary_categories(catalog.primary, catalog.pi.size, rng)
   categories = np.concatenate([catalog.primary[:, None], secondary], axis=1)
@@ -288,6 +364,13 @@ def _items_table(catalog: _Catalog, rng: Rng) -> pa.Table:
       rng.uniform(*PRIMARY_CONFIDENCE, size=(num_items, 1)),
       rng.uniform(*SECONDARY_CONFIDENCE, size=(num_items, MAX_SECONDARY_CATEGORIES)),
   ], axis=1).astype(np.float32)
+  unsorted = rng.random(num_items) < config.p_unsorted_categories
+  slot = np.arange(width, dtype=np.float64)[None, :]
+  keys = np.where(unsorted[:, None], rng.random((num_items, width)), slot)
+  keys = np.where(slot < lengths[:, None], keys, np.inf)  # Absent slots stay last.
+  listing = np.argsort(keys, axis=1, kind="stable")
+  categories = np.take_along_axis(categories, listing, axis=1)
+  confidences = np.take_along_axis(confidences, listing, axis=1)
   names = catalog.category_names.take(pa.array(_ragged(categories, lengths)))
   columns = [
       catalog.item_names,
@@ -303,6 +386,7 @@ def _ground_truth_items_table(catalog: _Catalog) -> pa.Table:
       catalog.item_names,
       catalog.category_names.take(pa.array(catalog.primary)),
       pa.array(catalog.popularity, pa.float64()),
+      pa.array(catalog.style, pa.int32()),
   ]
   return pa.Table.from_arrays(columns, schema=GROUND_TRUTH_ITEMS_SCHEMA)
 
@@ -336,29 +420,37 @@ def _draw_interests(config: GeneratorConfig, preference: np.ndarray, rng: Rng) -
 
 
 def _draw_users(config: GeneratorConfig, preferences: np.ndarray, size: int, rng: Rng) -> _Users:
-  """Demographics, then long-term interests drawn from the demographic group's preference."""
+  """Demographics, long-term interests drawn from the group's preference, style, newness."""
   country = rng.choice(len(config.countries), size=size, p=_normalised(config.country_weights))
   age = rng.choice(len(config.age_buckets), size=size, p=_normalised(config.age_bucket_weights))
   group = country * len(config.age_buckets) + age
   num_interests, interests, weights = _draw_interests(config, preferences[group], rng)
-  return _Users(country, age, num_interests, interests, weights)
+  style = rng.integers(0, config.num_styles, size=size)
+  is_new = rng.random(size) < config.new_user_share
+  return _Users(country, age, num_interests, interests, weights, style, is_new)
 
 
-def _draw_sessions(config: GeneratorConfig, users: _Users, pi: np.ndarray, rng: Rng) -> _Sessions:
-  """Session slots (distinct per user), start times and intent categories."""
+def _draw_sessions(config: GeneratorConfig, users: _Users, catalog: _Catalog,
+                   rng: Rng) -> _Sessions:
+  """Session slots (distinct per user, in the user's window), start times and intents."""
   size, sigma = users.country.size, config.activity_sigma
   num_slots = config.num_days * SLOTS_PER_DAY
+  new_slots = min(config.new_user_days, config.num_days) * SLOTS_PER_DAY
+  window = np.where(users.is_new, new_slots, num_slots)
   activity = rng.lognormal(-0.5 * sigma * sigma, sigma, size=size)
-  counts = np.minimum(rng.poisson(config.sessions_per_user_mean * activity), num_slots)
-  drawn = np.repeat(np.arange(size, dtype=np.int64), counts) * num_slots
-  keys = np.unique(drawn + rng.integers(0, num_slots, size=drawn.size))
+  mean = config.sessions_per_user_mean * activity * (window / num_slots)
+  counts = np.minimum(rng.poisson(mean), window)
+  owner = np.repeat(np.arange(size, dtype=np.int64), counts)
+  slot = num_slots - window[owner] + rng.integers(0, window[owner])
+  keys = np.unique(owner * num_slots + slot)
   user, slot = keys // num_slots, keys % num_slots
   offset = rng.integers(0, SESSION_START_WINDOW_SECONDS, size=keys.size)
   start = config.start_timestamp + slot * SLOT_SECONDS + offset
-  return _Sessions(user, start, _draw_intents(config, users, user, pi, rng))
+  intent = _draw_intents(config, users, user, catalog.pi_cdf, rng)
+  return _Sessions(user, start, intent, users.style[user])
 
 
-def _draw_intents(config: GeneratorConfig, users: _Users, user: np.ndarray, pi: np.ndarray,
+def _draw_intents(config: GeneratorConfig, users: _Users, user: np.ndarray, pi_cdf: np.ndarray,
                   rng: Rng) -> np.ndarray:
   """Intent category per session: from theta_u with probability p_follow, else from pi."""
   size = user.size
@@ -367,33 +459,44 @@ def _draw_intents(config: GeneratorConfig, users: _Users, user: np.ndarray, pi: 
   pick = (rng.random(size)[:, None] >= cumulative).sum(axis=1)
   pick = np.minimum(pick, users.num_interests[user] - 1)
   from_interests = users.interests[user, pick]
-  from_pi = np.searchsorted(np.cumsum(pi), rng.random(size), side="right")
-  return np.where(follow, from_interests, np.minimum(from_pi, pi.size - 1))
+  return np.where(follow, from_interests, _from_cdf(pi_cdf, rng.random(size)))
 
 
 def _draw_events(config: GeneratorConfig, catalog: _Catalog, sessions: _Sessions,
                  rng: Rng) -> _Events:
   """Views and conversions of every session, laid out session by session in time order."""
   num_sessions = sessions.user.size
-  num_views = 1 + rng.poisson(config.views_per_session_mean, size=num_sessions)
-  per_session = num_views + (rng.random(num_sessions) < config.p_convert)
+  converts = rng.random(num_sessions) < config.p_convert
+  direct = converts & (rng.random(num_sessions) < config.p_convert_direct)
+  num_views = np.where(direct, 0, 1 + rng.poisson(config.views_per_session_mean,
+                                                  size=num_sessions))
+  per_session = num_views + converts
   first = np.cumsum(per_session) - per_session
   session = np.repeat(np.arange(num_sessions), per_session)
   position = np.arange(session.size) - first[session]
   is_conversion = position == num_views[session]
   uniforms = rng.random(session.size)
-  view_gap = np.where(position == 0, 0, _uniform_seconds(uniforms, VIEW_GAP_SECONDS))
-  gap = np.where(is_conversion, _uniform_seconds(uniforms, CONVERSION_GAP_SECONDS), view_gap)
+  gap = np.where(is_conversion, _uniform_seconds(uniforms, CONVERSION_GAP_SECONDS),
+                 _uniform_seconds(uniforms, VIEW_GAP_SECONDS))
+  gap[position == 0] = 0
   elapsed = np.cumsum(gap)
   timestamp = sessions.start[session] + elapsed - elapsed[first][session]
-  item = _sample_items(catalog, sessions.intent[session], rng.random(session.size))
+  intent = sessions.intent[session]
+  off_intent = rng.random(session.size) < config.p_offcategory_view
+  category = np.where(off_intent, _from_cdf(catalog.pi_cdf, rng.random(session.size)), intent)
+  item = catalog.by_category.sample(category, rng.random(session.size))
   conversions = np.flatnonzero(is_conversion)
   owner = session[conversions]
-  pick = (rng.random(conversions.size) * num_views[owner]).astype(np.int64)
-  viewed = item[first[owner] + np.minimum(pick, num_views[owner] - 1)]
-  chose_viewed = rng.random(conversions.size) < config.p_convert_viewed
-  item[conversions] = np.where(chose_viewed, viewed, item[conversions])
-  return _Events(session, item, timestamp, is_conversion, conversions)
+  views = num_views[owner]
+  pick = np.minimum((rng.random(conversions.size) * views).astype(np.int64),
+                    np.maximum(views - 1, 0))
+  looked_at = item[first[owner] + pick]  # The conversion itself in a direct session (unused).
+  chose_viewed = ((views > 0) & (rng.random(conversions.size) < config.p_convert_viewed)
+                  & (catalog.primary[looked_at] == sessions.intent[owner]))
+  fresh = _sample_fresh(config, catalog, sessions.intent[owner], sessions.style[owner], rng)
+  item[conversions] = np.where(chose_viewed, looked_at, fresh)
+  last_view = np.where(views > 0, item[conversions - 1], -1)
+  return _Events(session, item, timestamp, is_conversion, conversions, direct[owner], last_view)
 
 
 # ---- Tables. ----
@@ -403,7 +506,7 @@ def _chunk_tables(config: GeneratorConfig, catalog: _Catalog, preferences: np.nd
                   start: int, stop: int, rng: Rng) -> _ChunkTables:
   """Generates users [start, stop), their events and their ground truth."""
   users = _draw_users(config, preferences, stop - start, rng)
-  sessions = _draw_sessions(config, users, catalog.pi, rng)
+  sessions = _draw_sessions(config, users, catalog, rng)
   events = _draw_events(config, catalog, sessions, rng)
   user_names = _names("u", start, stop, config.num_users, 7)
   event_types = pa.array([f.EVENT_VIEW, f.EVENT_CONVERSION], _STRING)
@@ -424,7 +527,7 @@ def _chunk_tables(config: GeneratorConfig, catalog: _Catalog, preferences: np.nd
 
 def _ground_truth_table(catalog: _Catalog, users: _Users, sessions: _Sessions, events: _Events,
                         user_names: pa.Array) -> pa.Table:
-  """ground_truth.parquet rows: one per conversion, with its session's intent and last view."""
+  """ground_truth.parquet rows: one per conversion, with its session's hidden state."""
   conversions = events.conversions
   session = events.session[conversions]
   owner = sessions.user[session]
@@ -432,14 +535,17 @@ def _ground_truth_table(catalog: _Catalog, users: _Users, sessions: _Sessions, e
   categories, items = catalog.category_names, catalog.item_names
   interests = categories.take(pa.array(_ragged(users.interests[owner], lengths)))
   weights = pa.array(_ragged(users.weights[owner], lengths), pa.float64())
+  last_view = np.where(events.last_view >= 0, events.last_view, catalog.primary.size)
   return pa.Table.from_arrays([
       user_names.take(pa.array(owner)),
       items.take(pa.array(events.item[conversions])),
       pa.array(events.timestamp[conversions], pa.int64()),
       categories.take(pa.array(sessions.intent[session])),
-      items.take(pa.array(events.item[conversions - 1])),
+      catalog.item_names_or_none.take(pa.array(last_view)),
       _list_array(interests, lengths),
       _list_array(weights, lengths),
+      pa.array(users.style[owner], pa.int32()),
+      pa.array(events.direct, pa.bool_()),
   ], schema=GROUND_TRUTH_SCHEMA)
 
 
@@ -451,6 +557,10 @@ def _ground_truth_metadata(config: GeneratorConfig, catalog: _Catalog, seed: int
       "p_convert": config.p_convert,
       "p_convert_viewed": config.p_convert_viewed,
       "views_per_session_mean": config.views_per_session_mean,
+      "p_offcategory_view": config.p_offcategory_view,
+      "p_convert_direct": config.p_convert_direct,
+      "num_styles": config.num_styles,
+      "taste_strength": config.taste_strength,
       "category_popularity": {name: float(p) for name, p in zip(names, catalog.pi)},
       "seed": seed,
       "config": dataclasses.asdict(config),

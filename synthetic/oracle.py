@@ -1,67 +1,112 @@
-"""Oracles that rank by the true conversion probability: the ceiling a learned retriever is held to.
+"""Oracles that rank by the true conversion probability: ceilings a learned retriever is held to.
 
 Each oracle ranks the whole catalog for one conversion by the probability, under the generative
-process of `ctxrec.synthetic.generator`, that the item is the one converted.
+process of `ctxrec.synthetic.generator`, that the item is the one converted, given what the
+oracle knows. Notation: c the session's intent, u the user (style s_u, interests theta_u), v the
+session's last view (its real context) and k = cat(v) its primary category; p_v =
+p_convert_viewed, p_off = p_offcategory_view, d = p_convert_direct, beta = taste_strength; n = 1 +
+Poisson(lambda) the number of views of a non-direct session, E[1/n] = (1 - exp(-lambda)) / lambda
+exactly and E[(n-1)/n] = 1 - E[1/n]; [.] is 1 when true, else 0.
 
-Contextual oracle: knows the session's intent category c and its last viewed item v. A session
-with n = 1 + Poisson(lambda) views converts, with probability p_viewed, on the item at a uniformly
-chosen view position (v with probability 1/n; any other position holds an independent draw from
-pop_c), and otherwise on a fresh draw from pop_c. Since n is independent of v,
+A view of a session with intent c is in c with probability q_c = 1 - p_off * (1 - pi(c)) (on
+intent, or off intent and drawn into c by chance), and given that it is in c its item is
+distributed ∝ pop_c. The fresh draw is f_cu(i) = [cat(i) = c] pop_c(i) (1 + beta [style_i = s_u])
+/ (1 + beta M(c, s_u)), M(c, s) the summed pop_c of c's items of style s.
 
-    P(i | c, v) = p_viewed * E[1/n] * [i = v] + (p_viewed * E[(n-1)/n] + 1 - p_viewed) * pop_c(i)
+oracle_contextual (knows c, s_u and v). With probability p_v the conversion looks at a uniform
+view position: the last one (probability E[1/n]; n does not depend on v) converts on v if k = c;
+an earlier one holds an independent view, in c with probability q_c and then ∝ pop_c. Whatever
+is not converted that way is a fresh draw:
 
-with E[1/n] = sum_x Poisson(x; lambda) / (x + 1) = (1 - exp(-lambda)) / lambda exactly. Usually v
-comes first, then the items of c by popularity; every other item has probability 0.
+    P(i | c, v, u) = p_v E[1/n] [i = v] [k = c] + p_v E[(n-1)/n] q_c pop_c(i) [cat(i) = c]
+                     + F(c, k) f_cu(i),
+    F(c, k) = (1 - p_v) + p_v E[1/n] [k != c] + p_v E[(n-1)/n] (1 - q_c).
 
-History oracle: knows the user's long-term interests theta_u but nothing about the session:
+oracle_context_item (knows theta_u, s_u and v, not c): the intent's posterior given the last view,
 
-    P(i | u) = w_u(primary(i)) * pop(i),    w_u = p_follow * theta_u + (1 - p_follow) * pi.
+    P(c | u, v) ∝ w_u(c) ((1 - p_off) [k = c] + p_off pi(k)),  w_u = p_follow theta_u
+                                                                 + (1 - p_follow) pi,
 
-Ties (e.g. between zero-probability items) go to the earlier item in ground_truth_items order.
-Neither oracle scores the full catalog: the top K provably lies in a small candidate set (the K
-most popular items of each relevant category, plus v, or plus the K best items by pi * pop), so a
-conversion costs O(K log K) even with a million items.
+(v's likelihood under intent c, pop(v) cancelling), and P(i | u, v) = sum_c P(c | u, v)
+P(i | c, v, u). The ceiling of a model in context mode `item`.
+
+oracle_context_categories (knows theta_u, s_u and k = cat(v) only): the same posterior, and
+P(i | c, k, u) is P(i | c, v, u) averaged over v given k, which replaces the v term by
+p_v E[1/n] [k = c] pop_c(i) (a view in c is ∝ pop_c). The ceiling of context mode `categories`,
+up to v's secondary categories: random under the process, they say nothing of the intent but
+narrow down which item v was, which this oracle does not use.
+
+oracle_history (knows theta_u and s_u only, not even whether the session had views): with
+A_c = (1 - d) p_v q_c the chance the conversion is a looked-at view in c,
+
+    P(i | u) = sum_c w_u(c) [A_c pop_c(i) [cat(i) = c] + (1 - A_c) f_cu(i)].
+
+A direct session (no views, last_view_item_id "") converts on the fresh draw: oracle_contextual
+gives f_cu(i), and the two context oracles, which know only that there is no context, give
+P(i | u, direct) = sum_c w_u(c) f_cu(i).
+
+Every probability above is pop(i) times a coefficient of (cat(i), style_i) per conversion,
+plus the v term. So only the k most popular items of each (category, style) cell, v and the
+first 2k catalog items can make a top k (see `_candidates`); those are scored densely, in blocks
+of rows holding about 2^25 scores. Ties go to the earlier item in ground_truth_items order.
+`conversion_probabilities` returns the full probability vectors (each sums to 1).
 """
 import json
 from dataclasses import dataclass
-from typing import Dict, Mapping, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ctxrec.synthetic.generator import METADATA_KEY
+from ctxrec.synthetic.generator import (GT_DIRECT, GT_STYLE, GT_USER_STYLE, METADATA_KEY,
+                                        NO_ITEM)
 from ctxrec.transform import features as f
 
 ORACLE_CONTEXTUAL = "oracle_contextual"
+ORACLE_CONTEXT_ITEM = "oracle_context_item"
+ORACLE_CONTEXT_CATEGORIES = "oracle_context_categories"
 ORACLE_HISTORY = "oracle_history"
-ORACLES = (ORACLE_CONTEXTUAL, ORACLE_HISTORY)
+ORACLES = (ORACLE_CONTEXTUAL, ORACLE_CONTEXT_ITEM, ORACLE_CONTEXT_CATEGORIES, ORACLE_HISTORY)
 CONVERSION_KEYS = [f.USER_ID, f.ITEM_ID, f.TIMESTAMP]
-_BATCH_SIZE = 8192
+BLOCK_SCORES = 2**25  # Scores held at once: rows per block = BLOCK_SCORES // catalog size.
 _ROW = "_ground_truth_row"
 
 
 @dataclass(frozen=True)
 class GroundTruth:
-  """What both oracles need: true item popularity and each conversion's hidden state."""
+  """What the oracles need: the true catalog, process parameters and each conversion's state."""
 
   item_ids: np.ndarray  # (N,) item id strings in catalog order.
   item_index: pd.Index  # Item id -> catalog position.
   primary: np.ndarray  # (N,) primary category index.
   popularity: np.ndarray  # (N,) pop_c(i) within the primary category.
+  style: np.ndarray  # (N,) latent item style.
   category_ids: np.ndarray  # (C,) category id strings, sorted.
   category_popularity: np.ndarray  # (C,) pi.
+  style_mass: np.ndarray  # (C, S) M(c, s) = sum of pop_c over c's items of style s.
   p_follow: float
   p_convert_viewed: float
   views_per_session_mean: float
+  p_offcategory_view: float
+  p_convert_direct: float
+  taste_strength: float
   keys: pd.DataFrame  # (M rows) user_id, item_id, timestamp of each ground-truth conversion.
   intent: np.ndarray  # (M,) intent category index.
-  last_view: np.ndarray  # (M,) last viewed item index.
+  last_view: np.ndarray  # (M,) the session's last viewed item index, -1 in a direct session.
+  user_style: np.ndarray  # (M,) the user's style.
   interest_categories: np.ndarray  # (M, k) category index, -1 past the user's interests.
   interest_weights: np.ndarray  # (M, k) theta_u, 0 past the user's interests.
-  by_category: np.ndarray  # (N,) item indices sorted by (primary, -popularity, index).
-  category_offsets: np.ndarray  # (C+1,) start of each category's run in `by_category`.
+
+  @property
+  def num_styles(self) -> int:
+    return self.style_mass.shape[1]
+
+  @property
+  def direct(self) -> np.ndarray:
+    """(M,) bool: the conversion's session had no views (no context)."""
+    return self.last_view < 0
 
 
 def load_ground_truth(data_dir: str) -> GroundTruth:
@@ -77,13 +122,17 @@ def load_ground_truth(data_dir: str) -> GroundTruth:
 
 def make_ground_truth(items: pd.DataFrame, conversions: pd.DataFrame,
                       params: Mapping[str, object]) -> GroundTruth:
-  """A GroundTruth from in-memory tables (the parquet files' columns and metadata keys)."""
+  """A GroundTruth from in-memory tables (the parquet files' columns and metadata keys).
+
+  Absent style columns mean style 0; absent parameters p_offcategory_view, p_convert_direct and
+  taste_strength mean 0 (the process without off-intent views, direct sessions or taste).
+  """
   return _from_arrow(pa.Table.from_pandas(items, preserve_index=False),
                      pa.Table.from_pandas(conversions, preserve_index=False), params)
 
 
 def _from_arrow(items: pa.Table, conversions: pa.Table, params: Mapping) -> GroundTruth:
-  """Indexes the tables: positions, per-category rankings, padded interests."""
+  """Indexes the tables: positions, style masses, padded interests."""
   pi_by_id = dict(params["category_popularity"])
   category_ids = np.array(sorted(pi_by_id), dtype=object)
   categories = pd.Index(category_ids)
@@ -91,40 +140,69 @@ def _from_arrow(items: pa.Table, conversions: pa.Table, params: Mapping) -> Grou
   item_index = pd.Index(item_ids)
   primary = _positions(categories, items.column(f.GT_PRIMARY_CATEGORY), "primary category")
   popularity = items.column(f.GT_POPULARITY).to_numpy().astype(np.float64)
-  counts = np.bincount(primary, minlength=category_ids.size)
+  style = _int_column(items, GT_STYLE)
+  user_style = _int_column(conversions, GT_USER_STYLE)
+  num_styles = int(params.get("num_styles", 1 + max(style.max(initial=0),
+                                                    user_style.max(initial=0))))
+  if style.size and not 0 <= style.min() <= style.max() < num_styles:
+    raise ValueError(f"item styles must lie in [0, {num_styles})")
+  if user_style.size and not 0 <= user_style.min() <= user_style.max() < num_styles:
+    raise ValueError(f"user styles must lie in [0, {num_styles})")
+  style_mass = np.bincount(primary * num_styles + style, weights=popularity,
+                           minlength=category_ids.size * num_styles)
   names, present = _padded_list(conversions.column(f.GT_INTEREST_CATEGORIES))
   weights, _ = _padded_list(conversions.column(f.GT_INTEREST_WEIGHTS))
   interests = np.full(names.shape, -1, dtype=np.int64)
   interests[present] = _positions(categories, names[present], "interest category")
+  last_view = _positions(item_index, conversions.column(f.GT_LAST_VIEW_ITEM_ID), "last view",
+                         missing=NO_ITEM)
+  if GT_DIRECT in conversions.column_names:
+    direct = conversions.column(GT_DIRECT).to_numpy().astype(bool)
+    if (direct != (last_view < 0)).any():
+      raise ValueError(f"{GT_DIRECT} disagrees with an empty {f.GT_LAST_VIEW_ITEM_ID}")
   return GroundTruth(
       item_ids=item_ids,
       item_index=item_index,
       primary=primary,
       popularity=popularity,
+      style=style,
       category_ids=category_ids,
       category_popularity=np.array([pi_by_id[c] for c in category_ids], dtype=np.float64),
+      style_mass=style_mass.reshape(category_ids.size, num_styles),
       p_follow=float(params["p_follow"]),
       p_convert_viewed=float(params["p_convert_viewed"]),
       views_per_session_mean=float(params["views_per_session_mean"]),
+      p_offcategory_view=float(params.get("p_offcategory_view", 0.0)),
+      p_convert_direct=float(params.get("p_convert_direct", 0.0)),
+      taste_strength=float(params.get("taste_strength", 0.0)),
       keys=conversions.select(CONVERSION_KEYS).to_pandas(),
       intent=_positions(categories, conversions.column(f.GT_INTENT_CATEGORY), "intent category"),
-      last_view=_positions(item_index, conversions.column(f.GT_LAST_VIEW_ITEM_ID), "last view"),
+      last_view=last_view,
+      user_style=user_style,
       interest_categories=interests,
       interest_weights=np.where(present, weights, 0.0).astype(np.float64),
-      by_category=np.lexsort((np.arange(item_ids.size), -popularity, primary)),
-      category_offsets=np.concatenate([[0], np.cumsum(counts)]),
   )
 
 
-def _positions(index: pd.Index, values, what: str) -> np.ndarray:
-  """Positions of values in index; an unknown value is an error, not a silent -1."""
+def _int_column(table: pa.Table, name: str) -> np.ndarray:
+  """An integer column as int64, zeros when the table lacks it."""
+  if name not in table.column_names:
+    return np.zeros(table.num_rows, dtype=np.int64)
+  return table.column(name).to_numpy().astype(np.int64)
+
+
+def _positions(index: pd.Index, values, what: str, missing: Optional[str] = None) -> np.ndarray:
+  """Positions of values in index (-1 for `missing`); an unknown value is an error."""
   if isinstance(values, pa.ChunkedArray):
     values = values.combine_chunks()
   if isinstance(values, pa.Array):
     values = values.to_numpy(zero_copy_only=False)
   positions = index.get_indexer(values)
-  if (positions < 0).any():
-    raise ValueError(f"unknown {what}: {values[np.flatnonzero(positions < 0)[0]]!r}")
+  unknown = positions < 0
+  if missing is not None:
+    unknown &= np.asarray(values, dtype=object) != missing
+  if unknown.any():
+    raise ValueError(f"unknown {what}: {values[np.flatnonzero(unknown)[0]]!r}")
   return positions.astype(np.int64)
 
 
@@ -145,6 +223,148 @@ def expected_inverse_views(views_mean: float) -> float:
   return 1.0 if views_mean <= 0 else float(-np.expm1(-views_mean) / views_mean)
 
 
+# ---- Scores: pop(i) * coefficient(row, cat(i), [style_i = s_u]) + a bonus on v. ----
+
+
+@dataclass(frozen=True)
+class _Terms:
+  """One block of rows: P(i) = sum_c post[c] (a[c] pop_c(i) + b[c] f_cu(i)) + bonus [i = v]."""
+
+  post: np.ndarray  # (B, C) weight of intent c.
+  a: np.ndarray  # (B, C) mass converted ∝ pop_c given c.
+  b: np.ndarray  # (B, C) mass converted by the fresh, taste-weighted draw given c.
+  bonus: np.ndarray  # (B,) probability of converting on the last view itself.
+
+
+def _long_term(truth: GroundTruth, rows: np.ndarray) -> np.ndarray:
+  """(B, C) w_u = p_follow * theta_u + (1 - p_follow) * pi."""
+  interests, weights = truth.interest_categories[rows], truth.interest_weights[rows]
+  theta = np.zeros((rows.size, truth.category_ids.size))
+  np.add.at(theta, (np.repeat(np.arange(rows.size), interests.shape[1]), interests.ravel()),
+            np.where(interests >= 0, weights, 0.0).ravel())
+  return truth.p_follow * theta + (1.0 - truth.p_follow) * truth.category_popularity[None, :]
+
+
+def _view_in_intent(truth: GroundTruth) -> np.ndarray:
+  """(C,) q_c: the chance a view of a session with intent c is in c."""
+  return 1.0 - truth.p_offcategory_view * (1.0 - truth.category_popularity)
+
+
+def _session_terms(truth: GroundTruth, rows: np.ndarray, post: np.ndarray,
+                   item_context: bool) -> _Terms:
+  """P(i | c, v, u) (item_context) or P(i | c, cat(v), u) weighted by post; fresh if direct."""
+  num_categories = truth.category_ids.size
+  inverse = expected_inverse_views(truth.views_per_session_mean)
+  p_viewed = truth.p_convert_viewed
+  has_view = truth.last_view[rows] >= 0
+  context = np.where(has_view, truth.primary[np.maximum(truth.last_view[rows], 0)], -1)
+  same = np.arange(num_categories)[None, :] == context[:, None]  # [k = c]; none when direct.
+  q = _view_in_intent(truth)[None, :]
+  earlier = p_viewed * (1.0 - inverse) * q * has_view[:, None]
+  fresh = np.where(has_view[:, None],
+                   1.0 - p_viewed + p_viewed * inverse * ~same + p_viewed * (1 - inverse) * (1 - q),
+                   1.0)
+  last = p_viewed * inverse * same
+  if item_context:
+    bonus = (post * last).sum(axis=1)
+    return _Terms(post, earlier, fresh, bonus)
+  return _Terms(post, earlier + last, fresh, np.zeros(rows.size))
+
+
+def _intent_posterior(truth: GroundTruth, rows: np.ndarray) -> np.ndarray:
+  """(B, C) P(c | u, v) ∝ w_u(c) ((1 - p_off) [cat(v) = c] + p_off pi(cat(v))); w_u if direct."""
+  prior = _long_term(truth, rows)
+  last_view = truth.last_view[rows]
+  context = truth.primary[np.maximum(last_view, 0)]
+  same = np.arange(truth.category_ids.size)[None, :] == context[:, None]
+  p_off = truth.p_offcategory_view
+  likelihood = (1.0 - p_off) * same + p_off * truth.category_popularity[context][:, None]
+  likelihood[last_view < 0] = 1.0
+  posterior = prior * likelihood
+  return posterior / posterior.sum(axis=1, keepdims=True)
+
+
+def _contextual(truth: GroundTruth, rows: np.ndarray) -> _Terms:
+  post = np.zeros((rows.size, truth.category_ids.size))
+  post[np.arange(rows.size), truth.intent[rows]] = 1.0
+  return _session_terms(truth, rows, post, item_context=True)
+
+
+def _context_item(truth: GroundTruth, rows: np.ndarray) -> _Terms:
+  return _session_terms(truth, rows, _intent_posterior(truth, rows), item_context=True)
+
+
+def _context_categories(truth: GroundTruth, rows: np.ndarray) -> _Terms:
+  return _session_terms(truth, rows, _intent_posterior(truth, rows), item_context=False)
+
+
+def _history(truth: GroundTruth, rows: np.ndarray) -> _Terms:
+  looked_at = ((1.0 - truth.p_convert_direct) * truth.p_convert_viewed
+               * _view_in_intent(truth))[None, :].repeat(rows.size, axis=0)
+  return _Terms(_long_term(truth, rows), looked_at, 1.0 - looked_at, np.zeros(rows.size))
+
+
+_TERMS: Dict[str, Callable[[GroundTruth, np.ndarray], _Terms]] = {
+    ORACLE_CONTEXTUAL: _contextual,
+    ORACLE_CONTEXT_ITEM: _context_item,
+    ORACLE_CONTEXT_CATEGORIES: _context_categories,
+    ORACLE_HISTORY: _history,
+}
+
+
+def _scores(truth: GroundTruth, rows: np.ndarray, terms: _Terms,
+            columns: Optional[np.ndarray] = None) -> np.ndarray:
+  """(B, len(columns)) conversion probabilities of the given (sorted) items, default all."""
+  num_styles, beta = truth.num_styles, truth.taste_strength
+  if columns is None:
+    columns = np.arange(truth.item_ids.size)
+  user_style = truth.user_style[rows]
+  normaliser = 1.0 + beta * truth.style_mass[:, user_style].T  # (B, C): 1 + beta M(c, s_u).
+  plain = terms.post * terms.a
+  taste = terms.post * terms.b / normaliser
+  matches = np.arange(num_styles)[None, None, :] == user_style[:, None, None]
+  table = plain[:, :, None] + taste[:, :, None] * (1.0 + beta * matches)  # (B, C, S)
+  cell = truth.primary[columns] * num_styles + truth.style[columns]
+  scores = np.take(table.reshape(rows.size, -1), cell, axis=1)
+  scores *= truth.popularity[columns][None, :]
+  last_view = truth.last_view[rows]
+  has_view = np.flatnonzero(last_view >= 0)
+  position = np.searchsorted(columns, last_view[has_view])
+  scores[has_view, position] += terms.bonus[has_view]
+  return scores
+
+
+def conversion_probabilities(truth: GroundTruth, rows: np.ndarray,
+                             names: Sequence[str] = ORACLES) -> Dict[str, np.ndarray]:
+  """Each named oracle's (len(rows), N) probability of each catalog item for ground-truth rows."""
+  rows = np.asarray(rows, dtype=np.int64)
+  return {name: _scores(truth, rows, _TERMS[name](truth, rows)) for name in names}
+
+
+# ---- Ranking. ----
+
+
+def rows_per_block(num_items: int) -> int:
+  """Rows scored at once so that a block of num_items columns holds about BLOCK_SCORES scores."""
+  return max(1, BLOCK_SCORES // max(num_items, 1))
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+  """Per row, the k highest-scoring columns, ties to the lower column index."""
+  num_rows, size = scores.shape
+  if k < size:
+    kth = np.partition(scores, size - k, axis=1)[:, size - k]  # The k-th largest score.
+  else:
+    kth = scores.min(axis=1)
+  keep = scores >= kth[:, None]
+  for row in np.flatnonzero(keep.sum(axis=1) > k):  # Of the tied columns, keep the first few.
+    tied = np.flatnonzero(scores[row] == kth[row])
+    keep[row, tied[k - (int(keep[row].sum()) - tied.size):]] = False
+  row, col = np.nonzero(keep)  # Exactly k per row, row-major.
+  order = np.lexsort((col, -scores[row, col], row))
+  return col[order].reshape(num_rows, k)
+
+
 def _match(truth: GroundTruth, conversions: pd.DataFrame) -> np.ndarray:
   """The ground-truth row of each conversion (same user, item, timestamp), in input order."""
   missing = [c for c in CONVERSION_KEYS if c not in conversions.columns]
@@ -161,82 +381,37 @@ def _match(truth: GroundTruth, conversions: pd.DataFrame) -> np.ndarray:
   return merged[_ROW].to_numpy().astype(np.int64)
 
 
-def _category_heads(truth: GroundTruth, width: int, fill: bool) -> np.ndarray:
-  """(C, width): a category's items by falling popularity, then other items in order or -1."""
+def _candidates(truth: GroundTruth, k: int) -> np.ndarray:
+  """Sorted catalog positions that hold every oracle's top k, but for the last view v.
+
+  All items of a (primary category, style) cell share the coefficient of pop(i), so an item
+  outside its cell's k most popular (ties: earlier) ranks below k others of its cell. The
+  exception, v, is added per block; zero scores, ranked by catalog order, matter only when
+  fewer than k items score above zero, and then the first 2k items hold the earliest of them.
+  """
   size = truth.item_ids.size
-  heads = np.full((truth.category_ids.size, width), -1, dtype=np.int64)
-  for category in range(truth.category_ids.size):
-    start, stop = truth.category_offsets[category], truth.category_offsets[category + 1]
-    members = truth.by_category[start:min(stop, start + width)]
-    heads[category, :members.size] = members
-    if fill and members.size < width:
-      nearby = np.arange(min(size, width + members.size))
-      others = nearby[truth.primary[nearby] != category]
-      heads[category, members.size:] = others[:width - members.size]
-  return heads
-
-
-def _global_head(truth: GroundTruth, k: int) -> np.ndarray:
-  """The k items with the highest (1 - p_follow) * pi(primary) * pop, ties by catalog order."""
-  key = (1.0 - truth.p_follow) * truth.category_popularity[truth.primary] * truth.popularity
-  return np.lexsort((np.arange(key.size), -key))[:k]
-
-
-def _top_by_score(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
-  """Per row, the k candidates with the highest score, ties by catalog order."""
-  order = np.lexsort((candidates, -scores), axis=-1)[:, :k]
-  return np.take_along_axis(candidates, order, axis=1)
-
-
-def _contextual_top(truth: GroundTruth, rows: np.ndarray, heads: np.ndarray,
-                    k: int) -> np.ndarray:
-  """Top k of P(i | c, v): the head of c's ranking with v's boosted score merged in."""
-  inverse = expected_inverse_views(truth.views_per_session_mean)
-  p_viewed = truth.p_convert_viewed
-  bonus, scale = p_viewed * inverse, p_viewed * (1.0 - inverse) + 1.0 - p_viewed
-  intent, last_view = truth.intent[rows, None], truth.last_view[rows, None]
-  candidates = np.concatenate([heads[intent[:, 0]], last_view], axis=1)
-  in_intent = truth.primary[candidates] == intent
-  is_last = candidates == last_view
-  scores = scale * truth.popularity[candidates] * in_intent + bonus * is_last
-  scores[:, :-1][is_last[:, :-1]] = -np.inf  # v is scored once, in the last column.
-  return _top_by_score(candidates, scores, k)
-
-
-def _history_top(truth: GroundTruth, rows: np.ndarray, heads: np.ndarray,
-                 global_head: np.ndarray, k: int) -> np.ndarray:
-  """Top k of P(i | u): heads of the interest categories, plus the global head outside them."""
-  interests, theta = truth.interest_categories[rows], truth.interest_weights[rows]
-  own = heads[np.maximum(interests, 0)]  # (B, interests, k)
-  own[interests < 0] = -1
-  own = own.reshape(rows.size, -1)
-  shared = np.broadcast_to(global_head, (rows.size, global_head.size))
-  candidates = np.concatenate([own, shared], axis=1)
-  valid = candidates >= 0
-  safe = np.maximum(candidates, 0)
-  category = truth.primary[safe]
-  matches = (category[:, :, None] == interests[:, None, :]) & valid[:, :, None]
-  weight = ((1.0 - truth.p_follow) * truth.category_popularity[category]
-            + truth.p_follow * (matches * theta[:, None, :]).sum(axis=2))
-  scores = np.where(valid, weight * truth.popularity[safe], -np.inf)
-  scores[:, own.shape[1]:][matches[:, own.shape[1]:].any(axis=2)] = -np.inf  # Already in `own`.
-  return _top_by_score(candidates, scores, k)
+  cell = truth.primary * truth.num_styles + truth.style
+  order = np.lexsort((np.arange(size), -truth.popularity, cell))
+  starts = np.searchsorted(cell[order], cell[order], side="left")
+  head = order[np.arange(size) - starts < k]
+  return np.union1d(head, np.arange(min(2 * k, size)))
 
 
 def _top_k_indices(truth: GroundTruth, rows: np.ndarray, k: int) -> Dict[str, np.ndarray]:
-  """Both oracles' top-k catalog positions for the given ground-truth rows, in batches."""
+  """Every oracle's top-k catalog positions for the given ground-truth rows, in blocks."""
   size = truth.item_ids.size
   if not 1 <= k <= size:
     raise ValueError(f"k must be in [1, {size}], got {k}")
-  context_heads = _category_heads(truth, min(k + 1, size), fill=True)
-  history_heads = _category_heads(truth, k, fill=False)
-  global_head = _global_head(truth, k)
   out = {name: np.empty((rows.size, k), dtype=np.int64) for name in ORACLES}
-  for start in range(0, rows.size, _BATCH_SIZE):
-    batch = rows[start:start + _BATCH_SIZE]
-    stop = start + batch.size
-    out[ORACLE_CONTEXTUAL][start:stop] = _contextual_top(truth, batch, context_heads, k)
-    out[ORACLE_HISTORY][start:stop] = _history_top(truth, batch, history_heads, global_head, k)
+  candidates = _candidates(truth, k)
+  step = rows_per_block(candidates.size)
+  for start in range(0, rows.size, step):
+    block = rows[start:start + step]
+    last_view = truth.last_view[block]
+    columns = np.union1d(candidates, last_view[last_view >= 0])
+    for name, terms in _TERMS.items():
+      scores = _scores(truth, block, terms(truth, block), columns)
+      out[name][start:start + block.size] = columns[_top_k(scores, k)]
   return out
 
 

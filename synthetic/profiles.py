@@ -33,12 +33,23 @@ class GeneratorConfig:
   p_follow: float = 0.4  # P(intent drawn from the user's interests), else from pi.
   views_per_session_mean: float = 1.5  # Views per session = 1 + Poisson(this).
   p_convert: float = 0.5  # P(a session ends in a conversion).
-  p_convert_viewed: float = 0.5  # P(the converted item is one the session viewed).
+  p_convert_viewed: float = 0.5  # P(the conversion looks at a viewed item: a random view).
+  p_offcategory_view: float = 0.3  # P(a view's category is drawn from pi, not the intent).
+  p_convert_direct: float = 0.2  # P(a converting session has no views, only the conversion).
+
+  # Latent taste: items and users have a style; the fresh conversion draw favours the user's.
+  num_styles: int = 8  # Styles 0..S-1, uniform over items and over users.
+  taste_strength: float = 6.0  # beta: P(i | c, u) ∝ pop_c(i) * (1 + beta [style_i == style_u]).
+
+  # New users: their sessions all fall in the last `new_user_days` days (cold start in eval).
+  new_user_share: float = 0.1
+  new_user_days: int = 7
 
   # Catalog.
   item_zipf_exponent: float = 1.0  # Item popularity in its category ~ 1/(rank+1)^s.
   category_zipf_exponent: float = 0.8  # Category popularity pi ~ 1/(rank+1)^s.
   min_items_per_category: int = 5  # Items every category gets as their primary category.
+  p_unsorted_categories: float = 0.5  # P(an item lists its categories in a random order).
 
   # Demographics.
   countries: Tuple[str, ...] = DEFAULT_COUNTRIES
@@ -60,9 +71,14 @@ class GeneratorConfig:
       problems.append("num_items must be >= min_items_per_category * num_categories")
     if not 1 <= self.core_interests_min <= self.core_interests_max:
       problems.append("need 1 <= core_interests_min <= core_interests_max")
-    for name in ("p_follow", "p_convert", "p_convert_viewed", "group_pi_mix"):
+    for name in ("p_follow", "p_convert", "p_convert_viewed", "p_offcategory_view",
+                 "p_convert_direct", "new_user_share", "p_unsorted_categories", "group_pi_mix"):
       if not 0.0 <= getattr(self, name) <= 1.0:
         problems.append(f"{name} must be in [0, 1]")
+    if self.num_styles < 1 or self.new_user_days < 1:
+      problems.append("num_styles and new_user_days must be >= 1")
+    if not self.taste_strength >= 0.0:
+      problems.append("taste_strength must be >= 0")
     if len(self.countries) != len(self.country_weights):
       problems.append("countries and country_weights differ in length")
     if len(self.age_buckets) != len(self.age_bucket_weights):
@@ -74,11 +90,17 @@ class GeneratorConfig:
 
 
 PROFILES: Dict[str, GeneratorConfig] = {
-    # Unit tests: ~22k events, generated in well under a second.
+    # Unit tests: ~19k events, generated in well under a second.
     "tiny": GeneratorConfig(num_users=500, num_items=1000, num_categories=20, num_days=30),
-    # `make run`: ~0.9M events, ~1 s; big enough for a model to beat popularity.
+    # `make run`: ~0.74M events, ~1 s; big enough for a model to beat popularity.
     "demo": GeneratorConfig(num_users=20000, num_items=10000, num_categories=50, num_days=60),
-    # Benchmark: ~44M events, ~1 min and ~1 GiB peak memory (chunks of 50k users).
+    # Benchmark: ~37M events, ~1 min and ~1.3 GiB peak memory (chunks of 50k users).
     "large": GeneratorConfig(num_users=1_000_000, num_items=1_000_000, num_categories=500,
                              num_days=60, user_chunk_size=50000),
+    # A small shop's short log: ~2k conversions over 9 days on a 50k-item catalog, most
+    # converted items converted once, ~40% of conversions preceded in the session by a view of
+    # the same item.
+    "sparse": GeneratorConfig(num_users=10000, num_items=50000, num_categories=100, num_days=9,
+                              sessions_per_user_mean=2.2, views_per_session_mean=2.0,
+                              p_convert=0.1, p_convert_viewed=0.65),
 }

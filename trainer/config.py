@@ -18,6 +18,9 @@ class TrainerConfig:
   use_context: bool = True  # False: the history-only baseline, with no context input at all
   context_mode: str = "categories"  # "item": the context also carries the item id
   context_dropout: float = 0.5  # the whole context is dropped per example at this rate
+  # Share of item ids (history, context, label) that training replaces by an out-of-vocabulary
+  # id, so items added after training (which hash to those ids) get a usable embedding.
+  oov_rate: float = 0.05
   head_units: Tuple[int, ...] = (128,)
   item_tower_units: Tuple[int, ...] = (128,)
   temperature: float = 0.05
@@ -30,6 +33,8 @@ class TrainerConfig:
   def __post_init__(self):
     if self.context_mode not in CONTEXT_MODES:
       raise ValueError(f"context_mode must be one of {CONTEXT_MODES}, got {self.context_mode!r}")
+    if not 0.0 <= self.oov_rate < 1.0:
+      raise ValueError(f"oov_rate must be in [0, 1), got {self.oov_rate}")
     if not 0.0 <= self.context_dropout < 1.0:
       raise ValueError(f"context_dropout must be in [0, 1), got {self.context_dropout}")
     if self.embedding_dim % self.num_heads:

@@ -30,7 +30,7 @@ class ContextLayer(tf.keras.layers.Layer):
     vector = weighted_category_bag(self.category_embedding, category_ids, confidences)
     present = tf.reduce_any(category_ids > 0, axis=1, keepdims=True)
     if self.item_embedding is not None:
-      has_item = item_ids[:, :1] > 0
+      has_item = tf.expand_dims(item_ids[:, 0] > 0, axis=1)  # [B, 1] whatever the width
       vector += self.item_embedding(item_ids[:, 0]) * tf.cast(has_item, vector.dtype)
       present = tf.logical_or(present, has_item)
     flag = tf.cast(present, vector.dtype)

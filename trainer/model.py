@@ -9,6 +9,7 @@ import tensorflow_transform as tft
 from ctxrec.trainer.config import TrainerConfig
 from ctxrec.trainer.context_layer import ContextLayer, weighted_category_bag
 from ctxrec.trainer.history_encoder import HistoryEncoder
+from ctxrec.trainer.oov_dropout import OovDropout
 from ctxrec.trainer.raw_features import RawFeatureTransform
 from ctxrec.transform import features as f
 from ctxrec.transform.preprocessing import NUM_OOV_BUCKETS
@@ -61,6 +62,9 @@ class ContextualRetrievalModel(tfrs.Model):
         tf.keras.layers.Embedding(_table_size(tft_output, f.demographic_vocabulary(
             name[len(f.demographic_feature("")):])), DEMOGRAPHIC_DIM, name=f"{name}_embedding")
         for name in self.demographic_features]
+    self.oov_dropout = OovDropout(
+        config.oov_rate, 1 + tft_output.vocabulary_size_by_name(f.ITEM_VOCABULARY),
+        NUM_OOV_BUCKETS)
     self.history_encoder = HistoryEncoder(config, self.item_embedding, self.category_embedding)
     self.context_layer = (ContextLayer(config, self.category_embedding, self.item_embedding)
                           if config.use_context else None)
@@ -73,8 +77,9 @@ class ContextualRetrievalModel(tfrs.Model):
   def encode_history(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     ids = self.raw_features({f.HISTORY_ITEM_IDS: raw[f.HISTORY_ITEM_IDS],
                              f.HISTORY_CATEGORIES: raw[f.HISTORY_CATEGORIES]})
-    return self.history_encoder(ids[f.HISTORY_ITEM_IDS], ids[f.HISTORY_CATEGORIES],
-                                raw[f.HISTORY_AGE_DAYS], training=training)
+    return self.history_encoder(self.oov_dropout(ids[f.HISTORY_ITEM_IDS], training=training),
+                                ids[f.HISTORY_CATEGORIES], raw[f.HISTORY_AGE_DAYS],
+                                training=training)
 
   def context_head(self, history_state: tf.Tensor, raw: Dict[str, tf.Tensor],
                    training: bool = False) -> tf.Tensor:
@@ -82,8 +87,9 @@ class ContextualRetrievalModel(tfrs.Model):
     if self.context_layer is not None:
       ids = self.raw_features({f.CONTEXT_ITEM_ID: raw[f.CONTEXT_ITEM_ID],
                                f.CONTEXT_CATEGORIES: raw[f.CONTEXT_CATEGORIES]})
-      parts.append(self.context_layer(ids[f.CONTEXT_CATEGORIES], raw[f.CONTEXT_CONFIDENCES],
-                                      ids[f.CONTEXT_ITEM_ID], training=training))
+      parts.append(self.context_layer(
+          ids[f.CONTEXT_CATEGORIES], raw[f.CONTEXT_CONFIDENCES],
+          self.oov_dropout(ids[f.CONTEXT_ITEM_ID], training=training), training=training))
     if self.demographic_features:
       ids = self.raw_features({n: raw[n][:, tf.newaxis] for n in self.demographic_features})
       parts += [layer(ids[n][:, 0])
@@ -113,8 +119,9 @@ class ContextualRetrievalModel(tfrs.Model):
     users = self.user_embedding(features, training=training)
     ids = self._item_ids({f.ITEM_ID: features[f.LABEL_ITEM_ID],
                           f.ITEM_CATEGORIES: features[f.LABEL_CATEGORIES]})
-    items = self._item_tower(ids, features[f.LABEL_CONFIDENCES], training)
     label_ids = ids[f.ITEM_ID]
+    shown = {**ids, f.ITEM_ID: self.oov_dropout(label_ids, training=training)}
+    items = self._item_tower(shown, features[f.LABEL_CONFIDENCES], training)
     probability = (tf.gather(self.label_probability, label_ids)
                    if self.config.log_q_correction else None)
     return self.task(users, items, candidate_sampling_probability=probability,

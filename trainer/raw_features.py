@@ -24,8 +24,16 @@ class RawFeatureTransform(tf.keras.layers.Layer):
     inputs = {name: self._sparse(raw.get(name), spec.dtype, batch)
               for name, spec in self._raw_spec.items()}
     transformed = self.tft_layer(inputs)
-    return {name: tf.sparse.to_dense(transformed[name], default_value=-1) + 1
+    return {name: self._dense(transformed[name], value)
             for name, value in raw.items() if value.dtype == tf.string}
+
+  @staticmethod
+  def _dense(ids: tf.SparseTensor, raw: tf.Tensor) -> tf.Tensor:
+    """Dense ids shaped like the raw input: the Transform graph loses static widths, and a
+    layer downstream (Dense) needs them."""
+    dense = tf.sparse.to_dense(ids, default_value=-1) + 1
+    dense.set_shape(raw.shape)
+    return dense
 
   @staticmethod
   def _sparse(value, dtype, batch) -> tf.SparseTensor:

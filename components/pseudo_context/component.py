@@ -12,23 +12,18 @@ from ctxrec.components.pseudo_context.config import PseudoContextConfig
 
 
 class PseudoContextAugmenterSpec(types.ComponentSpec):
-  PARAMETERS = {
-      keys.RATE: ExecutionParameter(type=float),
-      keys.P_SUBSTITUTE: ExecutionParameter(type=float),
-      keys.CONFIDENCE_JITTER: ExecutionParameter(type=float),
-      keys.P_DROP_SECONDARY: ExecutionParameter(type=float),
-      keys.MODE: ExecutionParameter(type=str),
-      keys.SEED: ExecutionParameter(type=int),
-  }
+  PARAMETERS = {keys.CONFIG: ExecutionParameter(type=str)}
   INPUTS = {keys.EXAMPLES: ChannelParameter(type=standard_artifacts.Examples)}
   OUTPUTS = {keys.AUGMENTED_EXAMPLES: ChannelParameter(type=standard_artifacts.Examples)}
 
 
 class PseudoContextAugmenter(base_beam_component.BaseBeamComponent):
-  """Writes pseudo-context into the train split of `examples`; eval passes through unchanged.
+  """Gives every train example of `examples` a context; eval passes through unchanged.
 
-  Train examples have no request context, so the model could not learn to use one otherwise.
-  The output `augmented_examples` has the same splits and file format as the input.
+  A train example keeps its logged context; one without gets pseudo-context derived from its
+  label, shaped by the statistics of the logged ones, so the model learns to use a context on
+  the share of conversions that never had one. The output `augmented_examples` has the same
+  splits and file format as the input.
   """
 
   SPEC_CLASS = PseudoContextAugmenterSpec
@@ -38,11 +33,6 @@ class PseudoContextAugmenter(base_beam_component.BaseBeamComponent):
                config: PseudoContextConfig = PseudoContextConfig()):
     spec = PseudoContextAugmenterSpec(
         examples=examples,
-        rate=float(config.rate),
-        p_substitute=float(config.p_substitute),
-        confidence_jitter=float(config.confidence_jitter),
-        p_drop_secondary=float(config.p_drop_secondary),
-        mode=config.mode,
-        seed=int(config.seed),
+        config=config.to_json(),
         augmented_examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)

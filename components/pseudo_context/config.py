@@ -1,26 +1,39 @@
-"""Typed parameters of PseudoContextAugmenter: how often and how far pseudo-context strays."""
+"""Typed parameters of PseudoContextAugmenter: when real context is kept and how far pseudo-context
+strays from the label."""
 import dataclasses
 import math
+from typing import Optional
+
+from ctxrec.components.json_config import JsonConfig
 
 MODE_CATEGORIES = "categories"  # context carries categories only (context_item_id stays empty)
 MODE_ITEM = "item"  # context also carries the (possibly substituted) item id
 MODES = (MODE_CATEGORIES, MODE_ITEM)
+# Used when p_substitute / p_other_category are left to fitting but train has too few real
+# contexts to fit them from.
+FALLBACK_P_SUBSTITUTE = 0.3
+FALLBACK_P_OTHER_CATEGORY = 0.1
+MIN_REAL_CONTEXTS_TO_FIT = 50
 
 
 @dataclasses.dataclass(frozen=True)
-class PseudoContextConfig:
-  """How train examples get a context derived from their positive label."""
-  rate: float = 1.0  # share of train examples that get pseudo-context
-  p_substitute: float = 0.3  # chance the label is replaced by a popular item of its category
+class PseudoContextConfig(JsonConfig):
+  """How train examples get a context: their logged one where it exists, else one derived from
+  the positive label. None for p_substitute or p_other_category: fitted from the real contexts
+  of the train split (written to augmentation.json)."""
+  use_real_context: bool = True  # keep a train example's logged context
+  rate: float = 1.0  # share of the other train examples that get pseudo-context
+  p_other_category: Optional[float] = None  # chance the context is from another category
+  p_substitute: Optional[float] = None  # chance the label gives way to a popular sibling
   confidence_jitter: float = 0.2  # std-dev of the log-normal noise on each confidence
   p_drop_secondary: float = 0.3  # chance each secondary category is dropped
   mode: str = MODE_CATEGORIES
   seed: int = 0
 
   def __post_init__(self):
-    for name in ("rate", "p_substitute", "p_drop_secondary"):
+    for name in ("rate", "p_other_category", "p_substitute", "p_drop_secondary"):
       value = getattr(self, name)
-      if not 0.0 <= value <= 1.0:
+      if value is not None and not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} is a probability: set it within [0, 1], got {value}")
     if not (math.isfinite(self.confidence_jitter) and self.confidence_jitter >= 0.0):
       raise ValueError(
@@ -30,3 +43,8 @@ class PseudoContextConfig:
       raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
     if isinstance(self.seed, bool) or not isinstance(self.seed, int):
       raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+  @property
+  def fitted(self) -> bool:
+    """Whether every probability is set (nothing left to fit)."""
+    return self.p_other_category is not None and self.p_substitute is not None

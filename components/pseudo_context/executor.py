@@ -1,4 +1,5 @@
-"""PseudoContextAugmenter executor: label statistics, then pseudo-context on train, with Beam."""
+"""PseudoContextAugmenter executor: label and logged-context statistics, then pseudo-context on
+train, with Beam."""
 import dataclasses
 import json
 import logging
@@ -15,23 +16,19 @@ from tfx.types import artifact_utils
 from ctxrec.components import examples_io
 from ctxrec.components.pseudo_context import pseudo_context
 from ctxrec.components.pseudo_context import spec_keys as keys
-from ctxrec.components.pseudo_context.config import PseudoContextConfig
-from ctxrec.components.pseudo_context.pseudo_context import CategoryPool, Item
+from ctxrec.components.pseudo_context.config import MIN_REAL_CONTEXTS_TO_FIT, PseudoContextConfig
+from ctxrec.components.pseudo_context.pseudo_context import CategoryPool, ContextStats, Item
+from ctxrec.components.pseudo_context.pseudo_context import LabelPools
 from ctxrec.transform import features as f
 
 METRICS_NAMESPACE = "ctxrec.pseudo_context"
-COUNTS = ("examples", "augmented", "substituted", "no_substitute")
+COUNTS = ("examples",) + pseudo_context.Outcome._fields
 SUMMARY_FILE = "augmentation.json"
+FITTED = ("p_other_category", "p_substitute")  # when None, set by pseudo_context.fit
 
 
 def config_from_exec_properties(exec_properties: Dict[str, Any]) -> PseudoContextConfig:
-  return PseudoContextConfig(
-      rate=float(exec_properties[keys.RATE]),
-      p_substitute=float(exec_properties[keys.P_SUBSTITUTE]),
-      confidence_jitter=float(exec_properties[keys.CONFIDENCE_JITTER]),
-      p_drop_secondary=float(exec_properties[keys.P_DROP_SECONDARY]),
-      mode=str(exec_properties[keys.MODE]),
-      seed=int(exec_properties[keys.SEED]))
+  return PseudoContextConfig.from_json(exec_properties[keys.CONFIG])
 
 
 def _counted_label(serialized: bytes) -> Iterable[Tuple[bytes, Tuple[int, Item]]]:
@@ -53,13 +50,19 @@ def _by_primary(entry: Tuple[bytes, Tuple[int, Item]]) -> Tuple[bytes, Tuple[Ite
 
 @beam.ptransform_fn
 def CategoryPools(train: beam.PCollection) -> beam.PCollection:  # pylint: disable=invalid-name
-  """Train labels grouped as primary category → CategoryPool (item → count, categories)."""
+  """Train labels as one LabelPools: per primary category, each item's label count."""
   return (train
           | "Labels" >> beam.FlatMap(_counted_label)
           | "CountLabels" >> beam.CombinePerKey(_merge_counts)
           | "ByPrimary" >> beam.Map(_by_primary)
           | "Group" >> beam.GroupByKey()
-          | "Pool" >> beam.MapTuple(lambda category, counted: (category, CategoryPool(counted))))
+          | "Pool" >> beam.MapTuple(lambda category, counted: (category, CategoryPool(counted)))
+          | "AllPools" >> beam.combiners.ToList()
+          | "LabelPools" >> beam.Map(LabelPools))
+
+
+def _sum_stats(stats: Iterable[ContextStats]) -> ContextStats:
+  return sum(stats, ContextStats())
 
 
 def _augment(serialized: bytes, pools, config: PseudoContextConfig) -> bytes:
@@ -69,6 +72,12 @@ def _augment(serialized: bytes, pools, config: PseudoContextConfig) -> bytes:
     if happened:
       _inc(name)
   return augmented
+
+
+def _record_stats(stats: ContextStats) -> None:
+  """Beam counters carry the statistics back to the executor, as they do the counts."""
+  for name, value in stats._asdict().items():
+    beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"stats_{name}").inc(value)
 
 
 def _inc(name: str) -> None:
@@ -88,24 +97,35 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     for split in splits:
       if split != f.TRAIN:
         _copy_split(source, examples, split)
-    counts = self._run_beam(source, examples, config)
+    counts, stats = self._run_beam(source, examples, config)
+    fitted = pseudo_context.fit(config, stats)
     examples_io.mark_format(examples)
     for name, value in counts.items():
       examples.set_int_custom_property(name, value)
-    _write_summary(examples.uri, config, counts)
-    logging.info("PseudoContextAugmenter: %s with %s", counts, config)
+    _write_summary(examples.uri, config, fitted, stats, counts)
+    logging.info("PseudoContextAugmenter: %s with %s (logged contexts: %s)", counts, fitted,
+                 stats)
 
-  def _run_beam(self, source, examples, config: PseudoContextConfig) -> Dict[str, int]:
+  def _run_beam(self, source, examples,
+                config: PseudoContextConfig) -> Tuple[Dict[str, int], ContextStats]:
     pipeline = self._make_beam_pipeline()
     train = pipeline | "ReadTrain" >> beam.io.ReadFromTFRecord(
         examples_io.split_pattern(source, f.TRAIN), compression_type=examples_io.GZIP)
     pools = train | "CategoryPools" >> CategoryPools()  # pylint: disable=no-value-for-parameter
+    stats = (train
+             | "ContextStats" >> beam.Map(pseudo_context.context_stats)
+             | "SumStats" >> beam.CombineGlobally(_sum_stats))
+    fitted = stats | "Fit" >> beam.Map(lambda total: pseudo_context.fit(config, total))
     _ = (train
-         | "Augment" >> beam.Map(_augment, beam.pvalue.AsDict(pools), config)
+         | "Augment" >> beam.Map(_augment, beam.pvalue.AsSingleton(pools),
+                                 beam.pvalue.AsSingleton(fitted))
          | "WriteTrain" >> examples_io.write_split(examples, f.TRAIN))
+    _ = stats | "KeepStats" >> beam.Map(_record_stats)
     result = pipeline.run()
     result.wait_until_finish()
-    return {name: examples_io.counter(result, METRICS_NAMESPACE, name) for name in COUNTS}
+    counts = {name: examples_io.counter(result, METRICS_NAMESPACE, name) for name in COUNTS}
+    return counts, ContextStats(*(examples_io.counter(result, METRICS_NAMESPACE, f"stats_{name}")
+                                  for name in ContextStats._fields))
 
 
 def _checked_splits(source) -> List[str]:
@@ -133,8 +153,26 @@ def _copy_split(source, examples, split: str) -> None:
     tf.io.gfile.copy(path, os.path.join(target_dir, os.path.basename(path)), overwrite=True)
 
 
-def _write_summary(uri: str, config: PseudoContextConfig, counts: Dict[str, int]) -> None:
-  """Writes the parameters and counts next to the splits, for people and later stages."""
-  summary = {"parameters": dataclasses.asdict(config), "counts": counts}
+def _fitted_from(config: PseudoContextConfig, stats: ContextStats) -> str:
+  """Where each probability of the summary comes from (`config` as given, before fitting)."""
+  sources = []
+  for name in FITTED:
+    if getattr(config, name) is not None:
+      sources.append(f"{name} set in the config")
+    elif stats.real < MIN_REAL_CONTEXTS_TO_FIT:
+      sources.append(f"{name} a fallback")
+    elif name == "p_substitute" and not stats.same_category:
+      sources.append(f"{name} a fallback (no logged context shares its label's category)")
+    else:
+      sources.append(f"{name} fitted")
+  return (f"{', '.join(sources)}; {stats.real} train examples have a logged context (fitting "
+          f"needs {MIN_REAL_CONTEXTS_TO_FIT})")
+
+
+def _write_summary(uri: str, given: PseudoContextConfig, fitted: PseudoContextConfig,
+                   stats: ContextStats, counts: Dict[str, int]) -> None:
+  """Writes the parameters used, what they were fitted from, and the counts next to the splits."""
+  summary = {"parameters": dataclasses.asdict(fitted), "fitted_from": _fitted_from(given, stats),
+             "logged_contexts": stats._asdict(), "counts": counts}
   with tf.io.gfile.GFile(os.path.join(uri, SUMMARY_FILE), "w") as handle:
     json.dump(summary, handle, indent=2, sort_keys=True)

@@ -1,5 +1,4 @@
 """SequenceExampleGen: the user's event logs → one tf.Example per conversion, split by time."""
-import json
 from typing import Optional
 
 from tfx import types
@@ -18,11 +17,7 @@ class SequenceExampleGenSpec(types.ComponentSpec):
   PARAMETERS = {
       keys.INPUT_BASE: ExecutionParameter(type=str),
       keys.INPUT_FINGERPRINT: ExecutionParameter(type=str, optional=True),
-      keys.HISTORY_LENGTH: ExecutionParameter(type=int),
-      keys.SESSION_WINDOW_SECONDS: ExecutionParameter(type=int),
-      keys.EVAL_DAYS: ExecutionParameter(type=int),
-      keys.EVAL_START_DATE: ExecutionParameter(type=str, optional=True),
-      keys.DEMOGRAPHIC_COLUMNS: ExecutionParameter(type=str),
+      keys.CONFIG: ExecutionParameter(type=str),  # SequenceExampleGenConfig as JSON
   }
   INPUTS = {}
   OUTPUTS = {keys.EXAMPLES: ChannelParameter(type=standard_artifacts.Examples)}
@@ -43,11 +38,7 @@ class SequenceExampleGen(base_beam_component.BaseBeamComponent):
     spec = SequenceExampleGenSpec(
         input_base=input_base,
         input_fingerprint=input_fingerprint,
-        history_length=config.history_length,
-        session_window_seconds=config.session_window_seconds,
-        eval_days=config.eval_days,
-        eval_start_date=config.eval_start_date,
-        demographic_columns=json.dumps(list(config.demographic_columns)),
+        config=config.to_json(),
         examples=types.Channel(type=standard_artifacts.Examples))
     super().__init__(spec=spec)
 

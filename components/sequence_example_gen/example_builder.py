@@ -1,8 +1,10 @@
 """Turns one user's events into one tf.Example per conversion, honouring the time contract.
 
 History is `user_history.history_at_day` on the label's day (what the daily state job
-computes for that day); the real request context is the last view within the session
-window before the conversion, written for eval examples only (training gets pseudo-context).
+computes for that day), empty for a first-ever conversion (what a new user gets online); the
+real request context is the last view within the session window that precedes the conversion by
+at least `min_context_gap_seconds`, written for train and eval examples alike (the augmenter
+gives train examples without one a pseudo-context).
 """
 import bisect
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -33,10 +35,11 @@ def _ints(values: Iterable[int]) -> tf.train.Feature:
 
 
 def _last_view(views: Sequence[Event], view_times: List[int], timestamp: int,
-               window: int) -> Optional[str]:
-  """The last item viewed at or before `timestamp` within `window` seconds, if any."""
-  last = bisect.bisect_right(view_times, timestamp) - 1
-  if last >= 0 and timestamp - view_times[last] <= window:
+               config: SequenceExampleGenConfig) -> Optional[str]:
+  """The last item viewed between `session_window_seconds` and `min_context_gap_seconds`
+  before `timestamp`, if any."""
+  last = bisect.bisect_right(view_times, timestamp - config.min_context_gap_seconds) - 1
+  if last >= 0 and timestamp - view_times[last] <= config.session_window_seconds:
     return views[last][2]
   return None
 
@@ -44,7 +47,7 @@ def _last_view(views: Sequence[Event], view_times: List[int], timestamp: int,
 def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
                         demographics: Sequence[str], config: SequenceExampleGenConfig,
                         eval_start_day: int) -> Iterator[Tuple[str, tf.train.Example]]:
-  """Yields (split, example) for each of the user's conversions that has a history."""
+  """Yields (split, example) for each of the user's conversions."""
   ordered = sorted(events, key=lambda e: (e[0], _EVENT_ORDER[e[1]], e[2]))
   conversions = user_history.sort_conversions(
       (e[0], e[2]) for e in ordered if e[1] == f.EVENT_CONVERSION)
@@ -55,11 +58,8 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
   for timestamp, label in conversions:
     day = timestamp // SECONDS_PER_DAY
     history = user_history.history_at_day(conversions, day, config.history_length, catalog)
-    if not history:
-      continue
     split = f.EVAL if day >= eval_start_day else f.TRAIN
-    viewed = (_last_view(views, view_times, timestamp, config.session_window_seconds)
-              if split == f.EVAL else None)
+    viewed = _last_view(views, view_times, timestamp, config)
     context = (viewed and request_context.context_of_item(viewed, catalog)
                or request_context.NO_CONTEXT)
     label_item = catalog[label]

@@ -88,10 +88,12 @@ class RetrievalService:
     contexts = self._contexts(batch, release)
     states = self._timed(batch, "state", self._states, batch, release)
     embeddings = self._timed(batch, "head", self._head, batch, release, states, contexts)
-    ids, scores = self._timed(batch, "ann", self._search, batch, release, embeddings)
+    ids, scores, pins = self._timed(batch, "ann", self._search, batch, release, embeddings,
+                                    contexts)
     batch.seconds["total"] = time.perf_counter() - started
     timings = {stage: round(batch.seconds[stage] * 1000, 3) for stage in STAGES}
-    return [{"items": [{"item_id": i, "score": s} for i, s in zip(ids[row], scores[row].tolist())],
+    return [{"items": [{"item_id": i, "score": s, "pinned": i == pins[row]}
+                       for i, s in zip(ids[row], scores[row])],
              "model_version": release.model_version, "index_version": release.index_version,
              "states_version": str(release.states_version), "fallbacks": batch.fallbacks[row],
              "timings_ms": timings} for row in range(len(requests))]
@@ -149,19 +151,25 @@ class RetrievalService:
     return release.local_head.embed(inputs)
 
   @staticmethod
-  def _search(batch: _Batch, release: Release,
-              embeddings: np.ndarray) -> Tuple[List[List[str]], List[np.ndarray]]:
+  def _search(batch: _Batch, release: Release, embeddings: np.ndarray,
+              contexts: List[Context]) -> Tuple[List[List[str]], List[List[float]], list]:
+    """Ids and scores best first, the viewed item pinned first (request_context.pinned_item)."""
     items = release.retriever.manifest.items
-    wanted = min(max(r.k + len(r.exclude_item_ids) for r in batch.requests), MAX_K, items)
+    wanted = min(max(r.k + len(r.exclude_item_ids) + 1 for r in batch.requests), MAX_K, items)
     found, scores = release.retriever.search(embeddings, wanted)
-    out_ids, out_scores = [], []
+    out_ids, out_scores, pins = [], [], []
     for row, request in enumerate(batch.requests):
       excluded = set(request.exclude_item_ids)
-      keep = [c for c, item in enumerate(found[row]) if item not in excluded]
-      keep = keep[:request.k]
-      out_ids.append(list(found[row][keep]))
-      out_scores.append(scores[row][keep])
-    return out_ids, out_scores
+      pin = request_context.pinned_item(contexts[row], excluded)
+      keep = [c for c, item in enumerate(found[row]) if item not in excluded and item != pin]
+      ids, values = list(found[row][keep]), scores[row][keep].tolist()
+      if pin is not None:
+        top = float(scores[row][0]) if len(scores[row]) else 0.0
+        ids, values = [pin] + ids, [top] + values
+      out_ids.append(ids[:request.k])
+      out_scores.append(values[:request.k])
+      pins.append(pin)
+    return out_ids, out_scores, pins
 
 
 def _demographics(request: RetrieveRequest) -> Dict[str, str]:

@@ -57,6 +57,9 @@ class BatchRequest(Body):
 class ScoredItem(BaseModel):
   item_id: str
   score: float
+  # The item being viewed, returned first (components/request_context.py); it carries the
+  # list's top score.
+  pinned: bool = False
 
 
 class Timings(BaseModel):

@@ -1,5 +1,7 @@
-"""The executor end to end on hand-built Examples: eval untouched, train gets pseudo-context."""
+"""The executor end to end on hand-built Examples: eval untouched; train keeps its logged contexts
+and gets pseudo-context elsewhere, at rates fitted from those logged contexts."""
 import collections
+import dataclasses
 import json
 import math
 import os
@@ -10,6 +12,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
+from ctxrec.components.pseudo_context import config as config_lib
 from ctxrec.components.pseudo_context import spec_keys as keys
 from ctxrec.components.pseudo_context.config import MODE_ITEM, PseudoContextConfig
 from ctxrec.components.pseudo_context.executor import SUMMARY_FILE, Executor
@@ -19,6 +22,15 @@ CATEGORIES = ("c0", "c1", "c2", "c3")
 LABEL_COUNTS = {"pop": 300, "mid": 150, "rare": 10}  # per category: popularity as a label
 SOLO = ("solo_item", "solo", 50)  # a category with a single item: nothing to substitute
 TRAIN_FILES = 2
+# Train examples with a logged context, as (label, context item, how many): in another category,
+# a sibling in the label's category, the label itself.
+OTHER = ("c0_mid", "c1_pop", 30)
+SIBLING = ("c2_mid", "c2_pop", 40)
+ITSELF = ("c3_mid", "c3_mid", 30)
+LOGGED = (OTHER, SIBLING, ITSELF)
+REAL = sum(n for _, _, n in LOGGED)
+FIT_P_OTHER = OTHER[2] / REAL  # 0.3
+FIT_P_SUBSTITUTE = SIBLING[2] / (SIBLING[2] + ITSELF[2])  # 4/7
 
 
 def _item(item_id: str, category: str) -> Tuple[List[str], List[float]]:
@@ -74,11 +86,17 @@ def _read(split_dir: str) -> List[bytes]:
   return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory) -> standard_artifacts.Examples:
-  """Input Examples as SequenceExampleGen writes them: train without context, eval with it."""
-  uri = str(tmp_path_factory.mktemp("input"))
-  train = [_example(i, label, []) for i, label in enumerate(_labels())]
+def _logged() -> List[bytes]:
+  """The train examples with a logged context; user ids continue after _labels()'."""
+  records, index = [], len(_labels())
+  for label, context, n in LOGGED:
+    for _ in range(n):
+      records.append(_example(index, label, [context]))
+      index += 1
+  return records
+
+
+def _source(uri: str, train: List[bytes]) -> standard_artifacts.Examples:
   for part in range(TRAIN_FILES):
     _write(os.path.join(uri, f"Split-{f.TRAIN}", f"data_tfrecord-{part:05d}-of-00002.gz"),
            train[part::TRAIN_FILES])
@@ -90,15 +108,35 @@ def source(tmp_path_factory) -> standard_artifacts.Examples:
   return artifact
 
 
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> standard_artifacts.Examples:
+  """Input Examples as SequenceExampleGen writes them: most train examples without a context,
+  REAL of them with a logged one (enough to fit from), eval with or without."""
+  assert REAL >= config_lib.MIN_REAL_CONTEXTS_TO_FIT
+  train = [_example(i, label, []) for i, label in enumerate(_labels())] + _logged()
+  return _source(str(tmp_path_factory.mktemp("input")), train)
+
+
+@pytest.fixture(scope="module")
+def few_logged_source(tmp_path_factory) -> standard_artifacts.Examples:
+  """Too few logged contexts to fit from: the fallbacks apply."""
+  few = config_lib.MIN_REAL_CONTEXTS_TO_FIT - 1
+  train = [_example(i, label, []) for i, label in enumerate(_labels()[::10])]
+  train += [_example(len(train) + i, OTHER[0], [OTHER[1]]) for i in range(few)]
+  return _source(str(tmp_path_factory.mktemp("few")), train)
+
+
 def _run(source, out_dir: str, config: PseudoContextConfig) -> standard_artifacts.Examples:
   output = standard_artifacts.Examples()
   output.uri = out_dir
-  exec_properties = {keys.RATE: config.rate, keys.P_SUBSTITUTE: config.p_substitute,
-                     keys.CONFIDENCE_JITTER: config.confidence_jitter,
-                     keys.P_DROP_SECONDARY: config.p_drop_secondary, keys.MODE: config.mode,
-                     keys.SEED: config.seed}
+  exec_properties = {keys.CONFIG: config.to_json()}
   Executor().Do({keys.EXAMPLES: [source]}, {keys.AUGMENTED_EXAMPLES: [output]}, exec_properties)
   return output
+
+
+def _summary(output) -> dict:
+  with open(os.path.join(output.uri, SUMMARY_FILE)) as handle:
+    return json.load(handle)
 
 
 def _parsed(output, split: str) -> List[Dict[str, list]]:
@@ -110,6 +148,12 @@ def _parsed(output, split: str) -> List[Dict[str, list]]:
   return parsed
 
 
+def _without_logged_context(output) -> List[Dict[str, list]]:
+  """The output train examples whose input had no logged context (user ids u0..)."""
+  return [e for e in _parsed(output, f.TRAIN)
+          if int(e[f.EXAMPLE_USER_ID][0][1:]) < len(_labels())]
+
+
 @pytest.fixture(scope="module")
 def default_run(source, tmp_path_factory):
   return _run(source, str(tmp_path_factory.mktemp("default")), PseudoContextConfig())
@@ -117,13 +161,14 @@ def default_run(source, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def half_run(source, tmp_path_factory):
-  config = PseudoContextConfig(rate=0.5, p_substitute=0.3, seed=3)
+  config = PseudoContextConfig(rate=0.5, p_other_category=0.0, p_substitute=0.3, seed=3)
   return _run(source, str(tmp_path_factory.mktemp("half")), config)
 
 
 @pytest.fixture(scope="module")
 def item_run(source, tmp_path_factory):
-  config = PseudoContextConfig(p_substitute=1.0, mode=MODE_ITEM)
+  config = PseudoContextConfig(use_real_context=False, p_other_category=0.0, p_substitute=1.0,
+                               mode=MODE_ITEM)
   return _run(source, str(tmp_path_factory.mktemp("item")), config)
 
 
@@ -136,10 +181,23 @@ def test_eval_passes_through_byte_for_byte(source, default_run):
   assert default_run.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
 
 
+def test_logged_contexts_pass_through_byte_for_byte(source, default_run):
+  output = collections.Counter(_read(artifact_utils.get_split_uri([default_run], f.TRAIN)))
+  # The records as written (map fields serialize in no fixed order: rebuilding one may not
+  # give the same bytes).
+  logged = collections.Counter(
+      r for r in _read(artifact_utils.get_split_uri([source], f.TRAIN))
+      if tf.train.Example.FromString(r).features.feature[f.CONTEXT_CATEGORIES].bytes_list.value)
+  assert sum(logged.values()) == REAL
+  assert output & logged == logged  # every one, unchanged
+  assert default_run.get_int_custom_property("real_context") == REAL
+
+
 def test_every_train_example_gets_context_shaped_like_real_context(default_run):
   catalog = _catalog()
-  train = _parsed(default_run, f.TRAIN)
+  train = _without_logged_context(default_run)
   assert len(train) == len(_labels())
+  other_category = 0
   for example in train:
     label = example[f.LABEL_ITEM_ID][0].decode()
     categories = [c.decode() for c in example[f.CONTEXT_CATEGORIES]]
@@ -147,18 +205,30 @@ def test_every_train_example_gets_context_shaped_like_real_context(default_run):
     assert example[f.CONTEXT_ITEM_ID] == []  # categories mode names no item
     assert categories and len(categories) == len(confidences)
     assert all(0.0 < w <= 1.0 for w in confidences)
-    assert categories[0] == catalog[label][0][0]  # a substitute shares the label's primary
     assert any(set(categories) <= set(c) and c[0] == categories[0] for c, _ in catalog.values())
+    other_category += categories[0] != catalog[label][0][0]
+  assert other_category == default_run.get_int_custom_property("other_category")
 
 
-def test_counts_reach_the_properties_and_the_summary_file(default_run):
-  with open(os.path.join(default_run.uri, SUMMARY_FILE)) as handle:
-    summary = json.load(handle)
-  assert summary["parameters"] == {"rate": 1.0, "p_substitute": 0.3, "confidence_jitter": 0.2,
-                                   "p_drop_secondary": 0.3, "mode": "categories", "seed": 0}
+def test_summary_shows_parameters_fitted_to_the_logged_contexts(default_run):
+  summary = _summary(default_run)
+  assert summary["logged_contexts"] == {"real": REAL, "other_category": OTHER[2],
+                                        "same_category": SIBLING[2] + ITSELF[2],
+                                        "substituted": SIBLING[2]}
+  parameters = dict(summary["parameters"])
+  assert parameters.pop("p_other_category") == pytest.approx(FIT_P_OTHER)
+  assert parameters.pop("p_substitute") == pytest.approx(FIT_P_SUBSTITUTE)
+  expected = dataclasses.asdict(PseudoContextConfig())
+  del expected["p_other_category"], expected["p_substitute"]
+  assert parameters == expected  # nothing else changed by fitting
+  assert "p_other_category fitted" in summary["fitted_from"]
+  assert "p_substitute fitted" in summary["fitted_from"]
+  assert f"{REAL} train examples" in summary["fitted_from"]
   counts = summary["counts"]
-  assert counts["examples"] == counts["augmented"] == len(_labels())
-  assert 0 < counts["substituted"] < counts["augmented"] and counts["no_substitute"] > 0
+  assert set(counts) == {"examples", "real_context", "augmented", "other_category",
+                         "substituted", "no_substitute"}
+  assert counts["examples"] == len(_labels()) + REAL
+  assert counts["real_context"] == REAL and counts["augmented"] == len(_labels())
   for name, value in counts.items():
     assert default_run.get_int_custom_property(name) == value
 
@@ -167,18 +237,32 @@ def _within(observed: int, n: int, p: float) -> bool:
   return abs(observed - n * p) <= 4 * math.sqrt(n * p * (1 - p))
 
 
-def test_augmented_and_substituted_shares_match_the_rates(half_run):
-  train = _parsed(half_run, f.TRAIN)
-  with_context = sum(1 for e in train if e[f.CONTEXT_CATEGORIES])
-  counts = {n: half_run.get_int_custom_property(n) for n in ("augmented", "substituted",
-                                                             "no_substitute", "examples")}
-  assert with_context == counts["augmented"]
-  assert _within(counts["augmented"], counts["examples"], 0.5)
+def test_pseudo_context_follows_the_fitted_rates(default_run):
+  counts = _summary(default_run)["counts"]
+  assert _within(counts["other_category"], counts["augmented"], FIT_P_OTHER)
+  same_category = counts["augmented"] - counts["other_category"]
   drawn = counts["substituted"] + counts["no_substitute"]  # substitution drawn at p_substitute
+  assert _within(drawn, same_category, FIT_P_SUBSTITUTE)
+  assert counts["no_substitute"] > 0  # the solo category has nothing to substitute
+
+
+def test_explicit_rates_are_kept_against_the_logged_contexts(half_run):
+  summary = _summary(half_run)
+  assert summary["parameters"]["p_other_category"] == 0.0
+  assert summary["parameters"]["p_substitute"] == 0.3
+  assert "p_other_category set in the config" in summary["fitted_from"]
+  assert "p_substitute set in the config" in summary["fitted_from"]
+  train = _without_logged_context(half_run)
+  with_context = sum(1 for e in train if e[f.CONTEXT_CATEGORIES])
+  counts = summary["counts"]
+  assert counts["real_context"] == REAL and counts["other_category"] == 0
+  assert with_context == counts["augmented"]
+  assert _within(counts["augmented"], len(_labels()), 0.5)
+  drawn = counts["substituted"] + counts["no_substitute"]
   assert _within(drawn, counts["augmented"], 0.3)
 
 
-def test_item_mode_substitutes_by_popularity_and_never_names_the_label(item_run):
+def test_without_real_context_every_example_gets_pseudo_context(item_run):
   train = _parsed(item_run, f.TRAIN)
   chosen = collections.Counter()
   for example in train:
@@ -187,13 +271,31 @@ def test_item_mode_substitutes_by_popularity_and_never_names_the_label(item_run)
     if label == SOLO[0]:
       assert context == []  # no other item in its category, and the label is never shown
       continue
+    # Logged contexts too are replaced: ITSELF's context named the label, OTHER's another
+    # category; now each is a sibling of the label.
     assert len(context) == 1 and context[0] != label
     assert context[0].split("_")[0] == label.split("_")[0]
     if label.endswith("_mid"):
       chosen[context[0].split("_")[1]] += 1
   assert chosen["pop"] > 10 * chosen["rare"]  # odds 300 : 10 by label counts
+  total = len(_labels()) + REAL
+  assert len(train) == total
+  assert item_run.get_int_custom_property("real_context") == 0
+  assert item_run.get_int_custom_property("augmented") == total
   assert item_run.get_int_custom_property("no_substitute") == SOLO[2]
-  assert item_run.get_int_custom_property("substituted") == len(_labels()) - SOLO[2]
+  assert item_run.get_int_custom_property("substituted") == total - SOLO[2]
+
+
+def test_too_few_logged_contexts_give_the_fallbacks(few_logged_source, tmp_path):
+  output = _run(few_logged_source, str(tmp_path), PseudoContextConfig())
+  summary = _summary(output)
+  few = config_lib.MIN_REAL_CONTEXTS_TO_FIT - 1
+  assert summary["logged_contexts"]["real"] == few
+  assert summary["parameters"]["p_other_category"] == config_lib.FALLBACK_P_OTHER_CATEGORY
+  assert summary["parameters"]["p_substitute"] == config_lib.FALLBACK_P_SUBSTITUTE
+  assert "p_other_category a fallback" in summary["fitted_from"]
+  assert f"{few} train examples" in summary["fitted_from"]
+  assert summary["counts"]["real_context"] == few
 
 
 def test_input_without_train_split_is_refused(source, tmp_path):

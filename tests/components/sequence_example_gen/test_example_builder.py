@@ -1,4 +1,4 @@
-"""The time contract: history is strictly before the label's day; context only in eval."""
+"""The time contract: history is strictly before the label's day; context precedes the label."""
 import pytest
 
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig, epoch_day
@@ -33,12 +33,14 @@ def test_history_excludes_the_label_day_and_later():
             (T0 + 3 * DAY, "conversion", "e")]
   examples = _build(list(reversed(events)))  # input order must not matter
   labels = [_text(e[f.LABEL_ITEM_ID])[0] for _, e in examples]
-  assert labels == ["c", "d", "e"]  # day-0 conversions have no earlier day, so no example
+  assert labels == ["a", "b", "c", "d", "e"]
   histories = [_text(e[f.HISTORY_ITEM_IDS]) for _, e in examples]
-  assert histories == [["a", "b"], ["a", "b"], ["a", "b", "c", "d"]]
-  assert examples[2][1][f.HISTORY_AGE_DAYS] == [2, 2, 1, 1]
-  assert _text(examples[2][1][f.HISTORY_CATEGORIES]) == ["cat_a", "cat_b", "cat_c", "cat_d"]
-  assert examples[0][1][f.LABEL_TIMESTAMP] == [T0 + DAY + HOUR]
+  # Day-0 conversions are first-ever ones: cold-start examples with an empty history.
+  assert histories == [[], [], ["a", "b"], ["a", "b"], ["a", "b", "c", "d"]]
+  assert examples[0][1][f.HISTORY_AGE_DAYS] == [] and examples[0][1][f.HISTORY_CATEGORIES] == []
+  assert examples[4][1][f.HISTORY_AGE_DAYS] == [2, 2, 1, 1]
+  assert _text(examples[4][1][f.HISTORY_CATEGORIES]) == ["cat_a", "cat_b", "cat_c", "cat_d"]
+  assert examples[2][1][f.LABEL_TIMESTAMP] == [T0 + DAY + HOUR]
 
 
 def test_history_keeps_the_last_l_conversions_most_recent_last():
@@ -49,24 +51,24 @@ def test_history_keeps_the_last_l_conversions_most_recent_last():
 
 def test_label_features_and_demographics():
   events = [(T0, "conversion", "a"), (T0 + DAY, "conversion", "b")]
-  (_, example), = _build(events, demographics=(f.UNKNOWN, "55+"))
+  (_, example) = _build(events, demographics=(f.UNKNOWN, "55+"))[-1]
   assert _text(example[f.LABEL_CATEGORIES]) == ["cat_b", "shared"]
   assert example[f.LABEL_CONFIDENCES] == pytest.approx([0.8, 0.2])
   assert _text(example[f.demographic_feature("country")]) == [f.UNKNOWN]
   assert _text(example[f.demographic_feature("age_bucket")]) == ["55+"]
 
 
-def test_split_by_label_day_and_context_only_in_eval():
+def test_split_by_label_day_and_context_in_both_splits():
   label_day = epoch_day("2026-01-05")
   events = [(T0, "conversion", "a")]
   for day in (3, 4, 5):  # 2026-01-04, -05, -06
     t = T0 + day * DAY + 12 * HOUR
     events += [(t - 30 * 60, "view", "f"), (t - 10 * 60, "view", "g"), (t, "conversion", "h")]
   examples = _build(events, eval_start_day=label_day)
-  assert [s for s, _ in examples] == [f.TRAIN, f.EVAL, f.EVAL]
-  train, evals = examples[0][1], [e for _, e in examples[1:]]
-  assert train[f.CONTEXT_ITEM_ID] == [] and train[f.CONTEXT_CATEGORIES] == []
-  for example in evals:
+  assert [s for s, _ in examples] == [f.TRAIN, f.TRAIN, f.EVAL, f.EVAL]
+  first = examples[0][1]
+  assert first[f.CONTEXT_ITEM_ID] == [] and first[f.CONTEXT_CATEGORIES] == []
+  for _, example in examples[1:]:  # train examples record their real context too
     assert _text(example[f.CONTEXT_ITEM_ID]) == ["g"]
     assert _text(example[f.CONTEXT_CATEGORIES]) == ["cat_g", "shared"]
     assert example[f.CONTEXT_CONFIDENCES] == pytest.approx([0.8, 0.2])
@@ -79,8 +81,11 @@ def test_context_window_and_same_second_view():
             (base + 4 * HOUR, "conversion", "f")]
   examples = _build(events, eval_start_day=0)
   contexts = [_text(e[f.CONTEXT_ITEM_ID]) for _, e in examples]
-  # b is 2h before c: outside the 1h window; d is viewed in the same second as e.
-  # f is 1h after d: the window is inclusive.
-  assert contexts == [[], ["d"], ["d"]]
+  # a has no view before it; b is 2h before c: outside the 1h window; d is viewed in the same
+  # second as e, under the 1 s minimum gap, so e has no context; f is 1h after d: the window
+  # is inclusive.
+  assert contexts == [[], [], [], ["d"]]
   narrow = _build(events, SequenceExampleGenConfig(session_window_seconds=60), eval_start_day=0)
-  assert [_text(e[f.CONTEXT_ITEM_ID]) for _, e in narrow] == [[], ["d"], []]
+  assert [_text(e[f.CONTEXT_ITEM_ID]) for _, e in narrow] == [[], [], [], []]
+  no_gap = _build(events, SequenceExampleGenConfig(min_context_gap_seconds=0), eval_start_day=0)
+  assert [_text(e[f.CONTEXT_ITEM_ID]) for _, e in no_gap] == [[], [], ["d"], ["d"]]

@@ -90,11 +90,19 @@ def test_answers_equal_offline_exact_search_up_to_the_index_recall(client, servi
   expected, _ = exact_top_k(offline, item_embeddings, K)
   answers = _post(client, {"requests": [{"user_id": u, "context": {"item_id": i}, "k": K}
                                         for u, i in viewers]}, "/v1/retrieve/batch")["responses"]
-  overlap = np.mean([len({a["item_id"] for a in answer["items"]}
-                         & set(items[f.ITEM_ID].iloc[row])) / K
+  for answer, (_, viewed) in zip(answers, viewers):  # the viewed item first, then the model's
+    assert answer["items"][0] == {**answer["items"][0], "item_id": viewed, "pinned": True}
+    assert not any(i["pinned"] for i in answer["items"][1:])
+  overlap = np.mean([len({a["item_id"] for a in answer["items"][1:]}
+                         & set(items[f.ITEM_ID].iloc[row])) / (K - 1)
                      for answer, row in zip(answers, expected)])
   assert overlap >= release.retriever.manifest.recall["recall@10"] - 0.02
   assert all(a["fallbacks"] == [] for a in answers)
+  user, viewed = viewers[0]
+  excluded = _post(client, {"user_id": user, "context": {"item_id": viewed},
+                            "exclude_item_ids": [viewed], "k": K})
+  assert viewed not in [i["item_id"] for i in excluded["items"]]
+  assert len(excluded["items"]) == K and not any(i["pinned"] for i in excluded["items"])
   one = _post(client, {"user_id": viewers[0][0], "context": {"item_id": viewers[0][1]}, "k": K})
   assert [i["item_id"] for i in one["items"]] == [i["item_id"] for i in answers[0]["items"]]
   np.testing.assert_allclose([i["score"] for i in one["items"]],
