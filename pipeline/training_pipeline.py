@@ -84,7 +84,8 @@ def _training(config: PipelineConfig, values: RunValues, example_gen, schema_gen
   evaluator = RetrievalEvaluator(
       examples=example_gen.outputs["examples"], model=trainers[0].outputs["model"],
       baseline_model=trainers[1].outputs["model"], input_base=values.data_root,
-      config=config.evaluator, margin=values.margin, no_context_ratio=values.no_context_ratio)
+      config=config.evaluator, margin=values.margin, no_context_ratio=values.no_context_ratio,
+      context_mode=config.trainer.context_mode)
   pusher = tfx.components.Pusher(
       model=trainers[0].outputs["model"], model_blessing=evaluator.outputs["blessing"],
       push_destination=tfx.proto.PushDestination(

@@ -1,4 +1,5 @@
-"""RetrievalEvaluator: Recall@K / NDCG / MRR over the full catalog vs baselines, and the blessing."""
+"""RetrievalEvaluator: Recall@K / NDCG / MRR over the full catalog vs baselines; the blessing."""
+import dataclasses
 from typing import Optional, Union
 
 from tfx import types
@@ -14,13 +15,20 @@ from ctxrec.components.retrieval_evaluator import spec_keys as keys
 from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
 
 
+def _given(value, default):
+  """A component argument when given (a value or a RuntimeParameter), else the config's."""
+  return default if value is None else value
+
+
 class RetrievalEvaluatorSpec(types.ComponentSpec):
   PARAMETERS = {
       keys.INPUT_BASE: ExecutionParameter(type=str),
       keys.MARGIN: ExecutionParameter(type=float),
+      keys.NO_CONTEXT_FLOOR_MARGIN: ExecutionParameter(type=float),
       keys.NO_CONTEXT_RATIO: ExecutionParameter(type=float),
       keys.BOOTSTRAP_SAMPLES: ExecutionParameter(type=int),
       keys.SEED: ExecutionParameter(type=int),
+      keys.CONTEXT_MODE: ExecutionParameter(type=str),
   }
   INPUTS = {
       keys.EXAMPLES: ChannelParameter(type=standard_artifacts.Examples),
@@ -47,13 +55,20 @@ class RetrievalEvaluator(base_component.BaseComponent):
                baseline_model: types.BaseChannel, input_base: Union[str, RuntimeParameter],
                config: EvaluatorConfig = EvaluatorConfig(),
                margin: Optional[Union[float, RuntimeParameter]] = None,
-               no_context_ratio: Optional[Union[float, RuntimeParameter]] = None):
-    """`margin` and `no_context_ratio`, when given (e.g. as RuntimeParameters), override config."""
+               no_context_ratio: Optional[Union[float, RuntimeParameter]] = None,
+               no_context_floor_margin: Optional[Union[float, RuntimeParameter]] = None,
+               context_mode: Optional[str] = None):
+    """`margin`, `no_context_ratio` and `no_context_floor_margin`, when given (e.g. as
+    RuntimeParameters), override config; so does `context_mode` (the Trainer's)."""
+    if context_mode is not None:
+      config = dataclasses.replace(config, context_mode=context_mode)  # validates it
     super().__init__(spec=RetrievalEvaluatorSpec(
         examples=examples, model=model, baseline_model=baseline_model, input_base=input_base,
-        margin=float(config.margin) if margin is None else margin,
-        no_context_ratio=(float(config.no_context_ratio) if no_context_ratio is None
-                          else no_context_ratio),
+        margin=_given(margin, float(config.margin)),
+        no_context_floor_margin=_given(no_context_floor_margin,
+                                       float(config.no_context_floor_margin)),
+        no_context_ratio=_given(no_context_ratio, float(config.no_context_ratio)),
         bootstrap_samples=int(config.bootstrap_samples), seed=int(config.seed),
+        context_mode=config.context_mode,
         evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         blessing=types.Channel(type=standard_artifacts.ModelBlessing)))

@@ -1,7 +1,9 @@
 """RetrievalEvaluator executor: exact full-catalog metrics for models, baselines and oracles."""
 import logging
 import os
+from typing import Dict, Tuple
 
+import numpy as np
 import tensorflow as tf
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
@@ -24,10 +26,12 @@ BLESSED_PROPERTY = "blessed"  # read by tfx Pusher (model_utils.is_model_blessed
 
 
 def config_from_exec_properties(exec_properties) -> EvaluatorConfig:
-  return EvaluatorConfig(margin=float(exec_properties[keys.MARGIN]),
-                         no_context_ratio=float(exec_properties[keys.NO_CONTEXT_RATIO]),
-                         bootstrap_samples=int(exec_properties[keys.BOOTSTRAP_SAMPLES]),
-                         seed=int(exec_properties[keys.SEED]))
+  return EvaluatorConfig(
+      margin=float(exec_properties[keys.MARGIN]),
+      no_context_floor_margin=float(exec_properties[keys.NO_CONTEXT_FLOOR_MARGIN]),
+      no_context_ratio=float(exec_properties[keys.NO_CONTEXT_RATIO]),
+      bootstrap_samples=int(exec_properties[keys.BOOTSTRAP_SAMPLES]),
+      seed=int(exec_properties[keys.SEED]), context_mode=str(exec_properties[keys.CONTEXT_MODE]))
 
 
 def _load(artifacts):
@@ -42,6 +46,36 @@ def _eval_files(examples) -> list:
   return files
 
 
+def _pivot(stats: Dict[str, m.Statistics]) -> Tuple[Dict, Dict]:
+  """metrics and intervals as method -> mode -> metric, from statistics by mode."""
+  metrics: Dict[str, Dict] = {}
+  intervals: Dict[str, Dict] = {}
+  for mode, by_mode in stats.items():
+    for method in by_mode.metrics:
+      metrics.setdefault(method, {})[mode] = by_mode.metrics[method]
+      intervals.setdefault(method, {})[mode] = by_mode.intervals[method]
+  return metrics, intervals
+
+
+def summarize(ranks: methods.Ranks, requests: exported_model.EvalRequests,
+               slices: Dict[str, np.ndarray], config: EvaluatorConfig) -> Dict:
+  """summary.json's content: statistics of every method, mode and slice (intervals over users),
+  the model's paired lifts and the blessing."""
+  rows = methods.mode_rows(requests)
+  samples, seed = config.bootstrap_samples, config.seed
+  stats = methods.statistics_by_mode(ranks, rows, requests.user_ids, samples, seed)
+  metrics, intervals = _pivot(stats)
+  lifts = {mode: by_mode.lifts for mode, by_mode in stats.items()}
+  sliced = {name: _pivot(methods.statistics_by_mode(ranks, rows, requests.user_ids, samples,
+                                                    seed, mask))
+            for name, mask in slices.items()}
+  blessed, reasons = blessing_rule.decide(metrics, lifts, config)
+  return report.build_summary(
+      metrics, intervals, len(requests.labels), blessed,
+      {"reasons": reasons, **blessing_rule.parameters(config)}, lifts=lifts, slices=sliced,
+      context_mode=config.context_mode)
+
+
 class Executor(base_executor.BaseExecutor):
   """Scores every eval example against every item; blesses per the rule in blessing.py."""
 
@@ -53,25 +87,19 @@ class Executor(base_executor.BaseExecutor):
     model, baseline = _load(input_dict[keys.MODEL]), _load(input_dict[keys.BASELINE_MODEL])
     catalog = methods.Catalog.load(tables.items)
     eval_start = epoch_day(examples.get_string_custom_property(example_gen_keys.EVAL_START_DATE))
-    counts = methods.conversion_counts(tables.events, catalog, eval_start * SECONDS_PER_DAY)
+    counts = methods.train_counts(tables.events, catalog, eval_start * SECONDS_PER_DAY)
     requests = exported_model.example_requests(
         _eval_files(examples), model.signatures[f.SIGNATURE_SERVING_DEFAULT])
     logging.info("RetrievalEvaluator: %d eval examples (%d with context) x %d items",
                  len(requests.labels), int(requests.has_context.sum()), len(catalog.items))
-    ranks = methods.all_ranks(model, baseline, requests, catalog, counts, data_dir)
-    metrics = {method: {mode: m.metrics_from_ranks(r) for mode, r in by_mode.items()}
-               for method, by_mode in ranks.items()}
-    intervals = {method: {mode: m.bootstrap_intervals(r, config.bootstrap_samples, config.seed)
-                          for mode, r in by_mode.items()} for method, by_mode in ranks.items()}
-    blessed, reasons = blessing_rule.decide(metrics, config)
-    summary = report.build_summary(metrics, intervals, len(requests.labels), blessed,
-                                   {"reasons": reasons, "rule": blessing_rule.TARGET,
-                                    "margin": config.margin,
-                                    "no_context_ratio": config.no_context_ratio})
+    ranks = methods.all_ranks(model, baseline, requests, catalog, counts.conversions, data_dir)
+    slices = methods.slice_masks(requests, catalog, counts.events)
+    summary = summarize(ranks, requests, slices, config)
     evaluation = artifact_utils.get_single_instance(output_dict[keys.EVALUATION])
     report.write_report(summary, evaluation.uri)
-    self._write_blessing(output_dict, input_dict, blessed)
-    logging.info("RetrievalEvaluator: blessed=%s\n%s", blessed, "\n".join(reasons))
+    self._write_blessing(output_dict, input_dict, summary["blessed"])
+    logging.info("RetrievalEvaluator: blessed=%s\n%s\n%s", summary["blessed"],
+                 "\n".join(summary["blessing"]["reasons"]), report.headline(summary))
 
   @staticmethod
   def _write_blessing(output_dict, input_dict, blessed: bool) -> None:

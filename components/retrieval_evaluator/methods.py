@@ -39,15 +39,26 @@ class Catalog:
     return self.index.get_indexer(pd.Index(item_ids))
 
 
-def conversion_counts(events_path: str, catalog: Catalog, before: int) -> np.ndarray:
-  """Conversions per catalog item with timestamp < `before` (the train period)."""
-  counts = np.zeros(len(catalog.items), np.int64)
+@dataclasses.dataclass
+class TrainCounts:
+  """Per catalog item, what the train period (before the eval start) saw of it."""
+  conversions: np.ndarray  # conversions: what the popularity baselines rank by
+  events: np.ndarray  # events of any type: 0 means the item is unseen in training
+
+
+def train_counts(events_path: str, catalog: Catalog, before: int) -> TrainCounts:
+  """Conversions and events per catalog item with timestamp < `before` (the train period)."""
+  conversions = np.zeros(len(catalog.items), np.int64)
+  events = np.zeros(len(catalog.items), np.int64)
   for _, frame in input_tables.iter_batches(events_path, f.EVENTS_COLUMNS):
     timestamps, _ = input_tables.parse_timestamps(frame[f.TIMESTAMP])
-    keep = (frame[f.EVENT_TYPE].to_numpy() == f.EVENT_CONVERSION) & (timestamps < before)
-    rows = catalog.positions(frame[f.ITEM_ID].to_numpy()[keep])
-    np.add.at(counts, rows[rows >= 0], 1)
-  return counts
+    train = timestamps < before
+    rows = catalog.positions(frame[f.ITEM_ID].to_numpy()[train])
+    converted = frame[f.EVENT_TYPE].to_numpy()[train] == f.EVENT_CONVERSION
+    known = rows >= 0
+    events += np.bincount(rows[known], minlength=events.size)
+    conversions += np.bincount(rows[known & converted], minlength=conversions.size)
+  return TrainCounts(conversions, events)
 
 
 def context_weights(requests: exported_model.EvalRequests, catalog: Catalog) -> np.ndarray:
@@ -63,18 +74,29 @@ def context_weights(requests: exported_model.EvalRequests, catalog: Catalog) -> 
 
 
 def model_ranks(signatures, item_embeddings: np.ndarray, inputs: Dict[str, np.ndarray],
-                positions: np.ndarray) -> np.ndarray:
-  """Exact ranks of the labels by dot product of user and item embeddings."""
+                positions: np.ndarray, pinned: Optional[np.ndarray] = None) -> np.ndarray:
+  """Exact ranks of the labels by dot product of user and item embeddings; with `pinned`
+  (catalog rows, -1 for none), each row's pinned item is moved first, as the service does
+  (request_context.pinned_item)."""
   users = exported_model.embed(signatures[f.SIGNATURE_SERVING_DEFAULT], inputs, f.USER_EMBEDDING)
+  if not len(users):
+    return np.zeros(0)
   batch_size = m.rows_per_block(len(item_embeddings))
-  return np.concatenate([
-      m.ranks_from_scores(users[start:start + batch_size] @ item_embeddings.T,
-                          positions[start:start + batch_size])
-      for start in range(0, len(users), batch_size)]) if len(users) else np.zeros(0)
+  labels, pins = [], []
+  for start in range(0, len(users), batch_size):
+    scores = users[start:start + batch_size] @ item_embeddings.T
+    labels.append(m.ranks_from_scores(scores, positions[start:start + batch_size]))
+    if pinned is not None:
+      pins.append(m.ranks_from_scores(scores, pinned[start:start + batch_size]))
+  ranks = np.concatenate(labels)
+  if pinned is None:
+    return ranks
+  return baselines.viewed_first(ranks, np.concatenate(pins), pinned, positions)
 
 
 def oracle_ranks(data_dir: str, requests: exported_model.EvalRequests) -> Optional[Ranks]:
-  """Both oracles' ranks when the data folder has the generator's ground truth, else None."""
+  """Every oracle's ranks when the data folder has the generator's ground truth, else None; an
+  oracle that needs the session's context ranks only the real_context examples."""
   if not tf.io.gfile.exists(os.path.join(data_dir, f"{f.GROUND_TRUTH}.parquet")):
     return None
   from ctxrec.synthetic import oracle  # pylint: disable=g-import-not-at-top
@@ -86,32 +108,99 @@ def oracle_ranks(data_dir: str, requests: exported_model.EvalRequests) -> Option
   conversions = pd.DataFrame({f.USER_ID: requests.user_ids, f.ITEM_ID: requests.labels,
                               f.TIMESTAMP: requests.timestamps})
   top = oracle.oracle_top_k(truth, conversions, m.MAX_K)
-  ranks = {name: m.ranks_from_top_k(top[name], requests.labels) for name in top}
-  has = requests.has_context
-  return {m.ORACLE_CONTEXTUAL: {m.REAL_CONTEXT: ranks[oracle.ORACLE_CONTEXTUAL][has]},
-          m.ORACLE_HISTORY: {m.REAL_CONTEXT: ranks[oracle.ORACLE_HISTORY][has],
-                             m.NO_CONTEXT: ranks[oracle.ORACLE_HISTORY]}}
+  has, out = requests.has_context, {}
+  for name in oracle.ORACLES:
+    ranks = m.ranks_from_top_k(top[name], requests.labels)
+    out[name] = {m.REAL_CONTEXT: ranks[has]}
+    if name in m.CONTEXT_FREE_ORACLES:
+      out[name][m.NO_CONTEXT] = ranks
+  return out
 
 
 def all_ranks(model, baseline_model, requests: exported_model.EvalRequests, catalog: Catalog,
               counts: np.ndarray, data_dir: str) -> Ranks:
-  """Ranks for every method in both modes (real_context: the examples that have a context)."""
+  """Ranks for every method in both modes (rows as mode_rows: real_context, the examples that
+  have a context); `counts` are train conversions per catalog item."""
   positions = catalog.positions(requests.labels)
   has = requests.has_context
   inputs_with_context = {n: v[has] for n, v in requests.inputs.items()}
   no_context = exported_model.without_context(requests.inputs)
+  viewed = context_positions(requests, catalog)[has]
   ranks: Ranks = {}
   for method, signatures in ((m.CONTEXTUAL, model.signatures),
                              (m.HISTORY_ONLY, baseline_model.signatures)):
     items = exported_model.embed_catalog(signatures, catalog.items)
+    pinned = viewed if method == m.CONTEXTUAL else None  # the served answer pins it
     ranks[method] = {
-        m.REAL_CONTEXT: model_ranks(signatures, items, inputs_with_context, positions[has]),
+        m.REAL_CONTEXT: model_ranks(signatures, items, inputs_with_context, positions[has],
+                                    pinned),
         m.NO_CONTEXT: model_ranks(signatures, items, no_context, positions)}
   popularity = baselines.popularity_ranks(counts, positions)
   ranks[m.POPULARITY] = {m.REAL_CONTEXT: popularity[has], m.NO_CONTEXT: popularity}
-  ranks[m.CONTEXT_POPULARITY] = {
-      m.REAL_CONTEXT: baselines.context_popularity_ranks(
-          counts, catalog.primary, context_weights(requests, catalog)[has], positions[has]),
-      m.NO_CONTEXT: popularity}  # without a context, "related items" is plain popularity
+  labels, contexts = baselines.context_ranks(
+      counts, catalog.primary, context_weights(requests, catalog)[has], [positions[has], viewed])
+  # Without a context, "related items" and "the viewed item first" are plain popularity.
+  ranks[m.CONTEXT_POPULARITY] = {m.REAL_CONTEXT: labels, m.NO_CONTEXT: popularity}
+  ranks[m.LAST_VIEWED] = {
+      m.REAL_CONTEXT: baselines.viewed_first(labels, contexts, viewed, positions[has]),
+      m.NO_CONTEXT: popularity}
   ranks.update(oracle_ranks(data_dir, requests) or {})
   return ranks
+
+
+def mode_rows(requests: exported_model.EvalRequests) -> Dict[str, np.ndarray]:
+  """The eval rows each mode ranks, in the order of its ranks (see all_ranks)."""
+  return {m.REAL_CONTEXT: np.flatnonzero(requests.has_context),
+          m.NO_CONTEXT: np.arange(len(requests.labels))}
+
+
+def context_positions(requests: exported_model.EvalRequests, catalog: Catalog) -> np.ndarray:
+  """Catalog row of each request's context item, -1 when it has none or it is not catalogued."""
+  ids = requests.inputs.get(f.CONTEXT_ITEM_ID)
+  if ids is None:
+    return np.full(len(requests.labels), -1)
+  return catalog.positions(np.asarray(ids, dtype=object).reshape(len(ids), -1)[:, 0])
+
+
+def _context_primary(requests: exported_model.EvalRequests, catalog: Catalog) -> np.ndarray:
+  """Catalog index of each context's primary (highest-confidence) category, -1 when none."""
+  names = requests.inputs[f.CONTEXT_CATEGORIES]
+  weights = np.where(names != "", requests.inputs[f.CONTEXT_CONFIDENCES], -np.inf)
+  primary = names[np.arange(len(names)), np.argmax(weights, axis=1)]
+  lookup = pd.Series(catalog.categories, dtype=np.float64)
+  return lookup.reindex(primary).fillna(-1).to_numpy().astype(np.int64)
+
+
+def _seen(rows: np.ndarray, events: np.ndarray) -> np.ndarray:
+  """Catalog rows with at least one train-period event (-1, outside the catalog: unseen)."""
+  return (rows >= 0) & (np.asarray(events)[np.maximum(rows, 0)] > 0)
+
+
+def slice_masks(requests: exported_model.EvalRequests, catalog: Catalog,
+                events: np.ndarray) -> Dict[str, np.ndarray]:
+  """Which eval rows fall in each slice of metrics.SLICES; `events` are train-period events per
+  catalog item (an item outside the catalog is unseen)."""
+  has = requests.has_context
+  labels, contexts = catalog.positions(requests.labels), context_positions(requests, catalog)
+  label_primary = np.where(labels >= 0, catalog.primary[np.maximum(labels, 0)], -2)
+  return {
+      m.COLD_START: ~(requests.inputs[f.HISTORY_ITEM_IDS] != "").any(axis=1),
+      m.CONTEXT_OFF_CATEGORY: has & (_context_primary(requests, catalog) != label_primary),
+      m.UNSEEN_LABEL: ~_seen(labels, events),
+      m.UNSEEN_CONTEXT: has & ~_seen(contexts, events)}
+
+
+def statistics_by_mode(ranks: Ranks, rows: Dict[str, np.ndarray], users: np.ndarray,
+                       samples: int, seed: int,
+                       mask: Optional[np.ndarray] = None) -> Dict[str, m.Statistics]:
+  """metrics.statistics of every method, mode by mode, on the eval rows each mode ranks (only
+  those in `mask`, over all eval rows, when given): intervals resample the users of those rows."""
+  out = {}
+  for mode in m.MODES:
+    present = {method: by_mode[mode] for method, by_mode in ranks.items() if mode in by_mode}
+    if not present:
+      continue
+    keep = np.ones(rows[mode].size, bool) if mask is None else np.asarray(mask)[rows[mode]]
+    out[mode] = m.statistics({method: r[keep] for method, r in present.items()},
+                             np.asarray(users)[rows[mode]][keep], samples, seed)
+  return out

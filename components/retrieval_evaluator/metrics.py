@@ -1,4 +1,4 @@
-"""Retrieval metrics from each label's exact rank in the whole catalog, with bootstrap intervals.
+"""Retrieval metrics from each label's exact rank in the whole catalog, with user-level intervals.
 
 Every eval example has one relevant item, its label, so the label's 1-based rank among all N
 catalog items gives every metric:
@@ -9,8 +9,13 @@ catalog items gives every metric:
   catalog and oracles that return only a top-100 list are measured alike.
 
 A label outside the catalog has rank inf and counts as a miss everywhere.
+
+Intervals come from a cluster bootstrap over users: a user's conversions are not independent (one
+taste, one session habit), so each replicate draws users with replacement and takes all their
+examples. Lifts over a baseline are paired: both methods are scored on the same replicates.
 """
-from typing import Dict, Tuple
+import dataclasses
+from typing import Dict, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -19,17 +24,31 @@ CONTEXTUAL = "contextual"
 HISTORY_ONLY = "history_only"
 POPULARITY = "popularity"
 CONTEXT_POPULARITY = "context_popularity"
+LAST_VIEWED = "last_viewed"
 ORACLE_CONTEXTUAL = "oracle_contextual"  # same names as ctxrec.synthetic.oracle.ORACLES
+ORACLE_CONTEXT_ITEM = "oracle_context_item"
+ORACLE_CONTEXT_CATEGORIES = "oracle_context_categories"
 ORACLE_HISTORY = "oracle_history"
-METHODS = (CONTEXTUAL, HISTORY_ONLY, POPULARITY, CONTEXT_POPULARITY, ORACLE_CONTEXTUAL,
-           ORACLE_HISTORY)
+METHODS = (CONTEXTUAL, HISTORY_ONLY, POPULARITY, CONTEXT_POPULARITY, LAST_VIEWED,
+           ORACLE_CONTEXTUAL, ORACLE_CONTEXT_ITEM, ORACLE_CONTEXT_CATEGORIES, ORACLE_HISTORY)
 MODEL_METHODS = (CONTEXTUAL, HISTORY_ONLY)  # scored by a trained two-tower model
-BASELINE_METHODS = (HISTORY_ONLY, POPULARITY, CONTEXT_POPULARITY)  # what contextual must beat
-ORACLE_METHODS = (ORACLE_CONTEXTUAL, ORACLE_HISTORY)  # synthetic data only (ground truth)
+BASELINE_METHODS = (HISTORY_ONLY, POPULARITY, CONTEXT_POPULARITY, LAST_VIEWED)  # to beat
+ORACLE_METHODS = (ORACLE_CONTEXTUAL, ORACLE_CONTEXT_ITEM, ORACLE_CONTEXT_CATEGORIES,
+                  ORACLE_HISTORY)  # synthetic data only (ground truth)
+CONTEXT_FREE_ORACLES = (ORACLE_HISTORY,)  # the other oracles need a real context
+# The oracle that sees what the model's context carries (TrainerConfig.context_mode): its ceiling.
+CONTEXT_MODE_CEILINGS = {"categories": ORACLE_CONTEXT_CATEGORIES, "item": ORACLE_CONTEXT_ITEM}
 
 REAL_CONTEXT = "real_context"  # the eval example's logged request context
 NO_CONTEXT = "no_context"  # the context removed, as for a request without one
 MODES = (REAL_CONTEXT, NO_CONTEXT)
+
+# ---- Slices of the eval examples, reported for every method and mode. ----
+COLD_START = "cold_start"  # empty history: first-ever conversions, the cold-start state
+CONTEXT_OFF_CATEGORY = "context_off_category"  # context's primary category != the label's
+UNSEEN_LABEL = "unseen_label"  # the label item has no train-period event
+UNSEEN_CONTEXT = "unseen_context"  # the context item has no train-period event
+SLICES = (COLD_START, CONTEXT_OFF_CATEGORY, UNSEEN_LABEL, UNSEEN_CONTEXT)
 
 # ---- Metrics. ----
 RECALL_KS = (10, 20, 50, 100)
@@ -39,10 +58,11 @@ MRR = "mrr"
 COUNT = "n"
 METRIC_NAMES = (tuple(f"recall@{k}" for k in RECALL_KS) + tuple(f"ndcg@{k}" for k in NDCG_KS)
                 + (MRR,))
+TARGET = f"recall@{MAX_K}"  # the metric the blessing and the lifts compare
+SLICE_METRICS = ("recall@10", TARGET)
 
-_BOOTSTRAP_BUDGET = 1 << 23  # float64 elements per resampled block (64 MB)
-
-
+_RESAMPLE_BUDGET = 1 << 22  # user weights per block of replicates (int64: 32 MB)
+_CACHE_BUDGET = 1 << 24  # replicate weights kept for reuse across methods (int32: 64 MB)
 _SCORE_BUDGET = 1 << 25  # score elements per block of rows (a 1M-item catalog: 33 rows)
 
 
@@ -106,24 +126,127 @@ def metrics_from_ranks(ranks: np.ndarray) -> Dict[str, float]:
   return {**{name: float(v) for name, v in zip(METRIC_NAMES, means)}, COUNT: int(n)}
 
 
-def bootstrap_intervals(ranks: np.ndarray, samples: int = 200, seed: int = 0,
-                        level: float = 0.95) -> Dict[str, Tuple[float, float]]:
-  """Percentile bootstrap intervals over examples, so a difference can be told from noise."""
+class UserResample:
+  """One cluster bootstrap: each replicate draws as many users as there are, with replacement,
+  and takes all their examples. Every call replays the same draws, so methods scored through
+  one UserResample are paired (same users, same examples in every replicate)."""
+
+  def __init__(self, users: np.ndarray, samples: int = 200, seed: int = 0):
+    if samples < 1:
+      raise ValueError(f"samples must be >= 1, got {samples}")
+    users = np.asarray(users).reshape(-1)
+    self.codes = np.unique(users, return_inverse=True)[1].reshape(-1) if users.size else (
+        np.zeros(0, np.int64))
+    self.users = int(self.codes.max()) + 1 if users.size else 0
+    self.samples, self.seed = samples, seed
+    self._cache = None
+
+  def weights(self) -> Iterator[np.ndarray]:
+    """[replicates, users] blocks: how often each user is drawn (same draws on every call)."""
+    if self._cache is not None:
+      yield from self._cache
+      return
+    keep = self.samples * self.users <= _CACHE_BUDGET
+    blocks, rng = [], np.random.default_rng(self.seed)
+    rows = max(1, _RESAMPLE_BUDGET // max(1, self.users))
+    for start in range(0, self.samples, rows):
+      size = min(rows, self.samples - start)
+      draws = rng.integers(0, self.users, size=(size, self.users))
+      draws += self.users * np.arange(size)[:, None]  # one bincount for the whole block
+      block = np.bincount(draws.ravel(), minlength=size * self.users).reshape(size, -1)
+      if keep:
+        blocks.append(block.astype(np.int32))
+      yield block
+    self._cache = blocks if keep else None
+
+  def totals(self, values: np.ndarray) -> np.ndarray:
+    """[samples, k]: each row of `values` ([k, n], one column per example) summed over each
+    replicate's examples; a user drawn twice counts twice."""
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    if values.shape[1] != self.codes.size:
+      raise ValueError(f"values must have one column per example ({self.codes.size}), "
+                       f"got shape {values.shape}")
+    sums = np.stack([np.bincount(self.codes, weights=row, minlength=self.users)
+                     for row in values])  # [k, users]
+    return np.concatenate([block @ sums.T for block in self.weights()])
+
+
+def _bounds(replicates: np.ndarray, level: float) -> Tuple[np.ndarray, np.ndarray]:
+  """Percentile bounds per column, as order statistics (no interpolation: safe with inf)."""
+  tail = 100.0 * (1.0 - level) / 2.0
+  return (np.percentile(replicates, tail, axis=0, method="lower"),
+          np.percentile(replicates, 100.0 - tail, axis=0, method="higher"))
+
+
+def relative_lift(model: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+  """(model - baseline) / baseline; +inf when only the model recalls anything, 0 when neither."""
+  model = np.asarray(model, dtype=np.float64)
+  baseline = np.asarray(baseline, dtype=np.float64)
+  ratio = model / np.where(baseline > 0, baseline, 1.0) - 1.0
+  return np.where(baseline > 0, ratio, np.where(model > 0, np.inf, 0.0))
+
+
+def percent(lift: Optional[float]) -> str:
+  """A relative lift as a signed percentage, alike in the blessing's reasons and the report;
+  None (how summary.json writes an unbounded lift) and inf are "+inf"."""
+  return "+inf" if lift is None or np.isinf(lift) else f"{100 * lift:+.1f}%"
+
+
+@dataclasses.dataclass
+class Statistics:
+  """Every method's metrics on one set of examples, user-level intervals, the model's lifts."""
+  metrics: Dict[str, Dict[str, float]]  # method -> metric -> value, and "n"
+  intervals: Dict[str, Dict[str, Tuple[float, float]]]  # method -> metric -> (lo, hi)
+  lifts: Dict[str, Dict[str, object]]  # baseline -> {"lift", "interval", "n", "users"}
+
+
+def _check(samples: int, level: float) -> None:
   if samples < 1:
     raise ValueError(f"samples must be >= 1, got {samples}")
   if not 0.0 < level < 1.0:
     raise ValueError(f"level must be in (0, 1), got {level}")
-  gains = _gains(ranks)
-  n = gains.shape[1]
-  if n == 0:
-    return {name: (0.0, 0.0) for name in METRIC_NAMES}
-  rng = np.random.default_rng(seed)
-  block = max(1, _BOOTSTRAP_BUDGET // (len(METRIC_NAMES) * n))
-  means = []
-  for start in range(0, samples, block):
-    index = rng.integers(0, n, size=(min(block, samples - start), n))
-    means.append(gains[:, index].mean(axis=2))  # [metrics, block]
-  means = np.concatenate(means, axis=1)
-  tail = 100.0 * (1.0 - level) / 2.0
-  lo, hi = np.percentile(means, [tail, 100.0 - tail], axis=1)
-  return {name: (float(a), float(b)) for name, a, b in zip(METRIC_NAMES, lo, hi)}
+
+
+def statistics(ranks: Mapping[str, np.ndarray], users: np.ndarray, samples: int = 200,
+               seed: int = 0, level: float = 0.95, model: str = CONTEXTUAL) -> Statistics:
+  """Metrics of every method (all ranking the same examples, owned by `users`), their intervals
+  and `model`'s paired relative lift in TARGET over each baseline, all from one user resample."""
+  _check(samples, level)
+  users = np.asarray(users).reshape(-1)
+  for method, method_ranks in ranks.items():
+    if np.size(method_ranks) != users.size:
+      raise ValueError(f"{method}: {np.size(method_ranks)} ranks for {users.size} examples")
+  metrics = {method: metrics_from_ranks(r) for method, r in ranks.items()}
+  if users.size == 0:
+    return Statistics(metrics, {x: {name: (0.0, 0.0) for name in METRIC_NAMES} for x in ranks}, {})
+  resample = UserResample(users, samples, seed)
+  examples = resample.totals(np.ones(users.size))  # [samples, 1]
+  intervals, hits = {}, {}
+  for method, method_ranks in ranks.items():
+    totals = resample.totals(_gains(method_ranks))
+    lo, hi = _bounds(totals / examples, level)
+    intervals[method] = {name: (float(a), float(b)) for name, a, b in zip(METRIC_NAMES, lo, hi)}
+    hits[method] = totals[:, METRIC_NAMES.index(TARGET)]
+  lifts = {baseline: _lift(metrics[model][TARGET], metrics[baseline][TARGET], hits[model],
+                           hits[baseline], level, resample)
+           for baseline in BASELINE_METHODS if baseline in ranks and baseline != model
+           and model in ranks}
+  return Statistics(metrics, intervals, lifts)
+
+
+def _lift(model: float, baseline: float, model_hits: np.ndarray, baseline_hits: np.ndarray,
+          level: float, resample: UserResample) -> Dict[str, object]:
+  """The point lift and its paired interval: both methods' hits on the same replicates."""
+  lo, hi = _bounds(relative_lift(model_hits, baseline_hits), level)
+  return {"lift": float(relative_lift(model, baseline)), "interval": (float(lo), float(hi)),
+          COUNT: int(resample.codes.size), "users": resample.users}
+
+
+def bootstrap_intervals(ranks: np.ndarray, samples: int = 200, seed: int = 0,
+                        level: float = 0.95,
+                        users: Optional[np.ndarray] = None) -> Dict[str, Tuple[float, float]]:
+  """Percentile bootstrap intervals of one method's metrics, resampling `users` (each example
+  its own unit when None), so a difference can be told from noise."""
+  ranks = np.asarray(ranks, dtype=np.float64).reshape(-1)
+  units = np.arange(ranks.size) if users is None else users
+  return statistics({CONTEXTUAL: ranks}, units, samples, seed, level).intervals[CONTEXTUAL]

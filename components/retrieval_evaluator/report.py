@@ -2,16 +2,26 @@
 
 summary.json has the shape tools read:
 {"model_version": int | None, "blessed": bool, "eval_examples": int,
+ "context_mode": str | None,
  "metrics": {method: {mode: {metric: float, ..., "n": int}}},
  "intervals": {method: {mode: {metric: [lo, hi]}}},
+ "lifts": {mode: {baseline: {"lift": float, "interval": [lo, hi], "n": int, "users": int}}},
+ "slices": {slice: {"metrics": {method: {mode: {"recall@10": float, "recall@100": float,
+                                                "n": int}}},
+                    "intervals": {method: {mode: {"recall@10": [lo, hi],
+                                                  "recall@100": [lo, hi]}}}}},
  "blessing": {"reasons": [str, ...], ...}}
-Methods and modes that were not evaluated (e.g. oracles without ground truth) are absent.
+Methods, modes and slices that were not evaluated (e.g. oracles without ground truth) are absent.
+Intervals resample users (metrics.UserResample); a lift is contextual's relative recall@100 lift
+over the baseline on the same examples, its interval paired (the same users for both). A lift or
+bound that is unbounded (the baseline recalls nothing) is null, as JSON has no infinity.
 """
 import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, List, Mapping, Optional
+import math
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -31,9 +41,26 @@ _NOTES = (
     "within the top K (one relevant item, so the ideal DCG is 1).",
     f"- mrr is MRR@{m.MAX_K}: mean of 1 / rank within the top {m.MAX_K}, so full-catalog methods "
     f"and oracles that return a top-{m.MAX_K} list compare alike.",
-    "- Intervals are 95% percentile bootstrap intervals over eval examples.",
+    "- Intervals are 95% percentile intervals of a user-level (cluster) bootstrap: each replicate "
+    "draws as many users as there are, with replacement, and takes all their eval examples, so "
+    "a user with many conversions weighs as one draw; they are wider than intervals over "
+    "examples when a user's conversions resemble each other.",
+    f"- Lift over a baseline: (contextual - baseline) / baseline in {m.TARGET}, on the same "
+    "examples. Its interval is a paired bootstrap: the same resampled users score both methods, "
+    "so what they share does not count as noise.",
+    f"- Baselines: {m.POPULARITY} ranks by train-period conversions; {m.CONTEXT_POPULARITY} puts "
+    f"the context's categories first, each by popularity; {m.LAST_VIEWED} puts the context item "
+    f"itself first, then as {m.CONTEXT_POPULARITY}. Without context the last two are "
+    f"{m.POPULARITY}.",
+    f"- Slices: {m.COLD_START}, examples with an empty history (first-ever conversions, scored "
+    f"with the empty-history state); {m.CONTEXT_OFF_CATEGORY}, real-context examples whose "
+    f"context's primary category is not the label's; {m.UNSEEN_LABEL} and {m.UNSEEN_CONTEXT}, "
+    "examples whose label or context item has no event (view or conversion) before the eval "
+    "start. In no_context mode a slice keeps the same examples, context removed.",
     "- Oracles rank by the true conversion probability of the synthetic world (defined in "
-    "synthetic/oracle.py): the ceiling a learned retriever can reach; absent on real data.",
+    "synthetic/oracle.py): the ceiling a learned retriever can reach; absent on real data. The "
+    "oracle that sees what the model's context carries (its context mode) is marked as its "
+    "ceiling. Oracles never gate the blessing.",
 )
 
 
@@ -58,43 +85,115 @@ def _pairs(table: Mapping[str, Mapping[str, Any]]) -> List[tuple]:
           if mode in table.get(method, {})]
 
 
-def build_summary(metrics: Mapping[str, Mapping[str, Mapping[str, float]]],
-                  intervals: Mapping[str, Mapping[str, Mapping[str, Any]]], eval_examples: int,
-                  blessed: bool, blessing: Mapping[str, Any],
-                  model_version: Optional[int] = None) -> Dict[str, Any]:
-  """The summary in the one shape tools read, with plain types and a fixed method order."""
+def _table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]],
+           intervals: Mapping[str, Mapping[str, Mapping[str, Any]]],
+           names: Tuple[str, ...]) -> Tuple[Dict[str, Dict[str, Any]], Dict[str, Dict[str, Any]]]:
+  """(metrics, intervals) of `names` with plain types, in METHODS x MODES order."""
   table: Dict[str, Dict[str, Any]] = {}
   bounds: Dict[str, Dict[str, Any]] = {}
   for method, mode in _pairs(metrics):
     values = metrics[method][mode]
-    missing = [name for name in m.METRIC_NAMES + (m.COUNT,) if name not in values]
+    missing = [name for name in names + (m.COUNT,) if name not in values]
     if missing:
       raise ValueError(f"metrics[{method!r}][{mode!r}] lacks {', '.join(missing)}")
-    row = {name: float(values[name]) for name in m.METRIC_NAMES}
+    row = {name: float(values[name]) for name in names}
     table.setdefault(method, {})[mode] = {**row, m.COUNT: int(values[m.COUNT])}
     given = intervals.get(method, {}).get(mode, {})
     bounds.setdefault(method, {})[mode] = {
-        name: [float(given[name][0]), float(given[name][1])]
-        for name in m.METRIC_NAMES if name in given}
+        name: [float(given[name][0]), float(given[name][1])] for name in names if name in given}
+  return table, bounds
+
+
+def _finite(value: Any) -> Optional[float]:
+  """A float for JSON: None for an unbounded (infinite) lift or bound."""
+  return None if value is None or math.isinf(float(value)) else float(value)
+
+
+def _lift(entry: Mapping[str, Any]) -> Dict[str, Any]:
+  """One lift with plain types ("users" when known)."""
+  out = {"lift": _finite(entry["lift"]),
+         "interval": [_finite(bound) for bound in entry["interval"]],
+         m.COUNT: int(entry[m.COUNT])}
+  return {**out, "users": int(entry["users"])} if "users" in entry else out
+
+
+def _lifts(lifts: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Dict[str, Dict[str, Any]]:
+  """The lifts by mode and baseline, in MODES x BASELINE_METHODS order; unknown names fail."""
+  for mode, by_baseline in lifts.items():
+    unknown = [mode] if mode not in m.MODES else [
+        b for b in by_baseline if b not in m.BASELINE_METHODS]
+    if unknown:
+      raise ValueError(f"unknown mode or baseline {unknown[0]!r} in lifts: use metrics.MODES, "
+                       f"BASELINE_METHODS")
+  return {mode: {b: _lift(lifts[mode][b]) for b in m.BASELINE_METHODS if b in lifts[mode]}
+          for mode in m.MODES if mode in lifts}
+
+
+def _slices(slices: Mapping[str, Tuple[Mapping, Mapping]]) -> Dict[str, Dict[str, Any]]:
+  """Each slice's recall@10, recall@100 and n by method and mode, with intervals."""
+  unknown = [name for name in slices if name not in m.SLICES]
+  if unknown:
+    raise ValueError(f"unknown slice {unknown[0]!r}: use metrics.SLICES")
+  out = {}
+  for name in m.SLICES:
+    if name in slices:
+      table, bounds = _table(*slices[name], m.SLICE_METRICS)
+      out[name] = {"metrics": table, "intervals": bounds}
+  return out
+
+
+def build_summary(metrics: Mapping[str, Mapping[str, Mapping[str, float]]],
+                  intervals: Mapping[str, Mapping[str, Mapping[str, Any]]], eval_examples: int,
+                  blessed: bool, blessing: Mapping[str, Any],
+                  model_version: Optional[int] = None,
+                  lifts: Optional[Mapping[str, Mapping[str, Mapping[str, Any]]]] = None,
+                  slices: Optional[Mapping[str, Tuple[Mapping, Mapping]]] = None,
+                  context_mode: Optional[str] = None) -> Dict[str, Any]:
+  """The summary in the one shape tools read, with plain types and a fixed method order.
+
+  `slices` maps a slice name to its (metrics, intervals), shaped as the whole set's.
+  """
+  table, bounds = _table(metrics, intervals, m.METRIC_NAMES)
   blessing = _jsonable(blessing)
   blessing["reasons"] = [str(reason) for reason in blessing.get("reasons", [])]
   return {
       "model_version": None if model_version is None else int(model_version),
       "blessed": bool(blessed),
       "eval_examples": int(eval_examples),
+      "context_mode": context_mode,
       "metrics": table,
       "intervals": bounds,
+      "lifts": _lifts(lifts or {}),
+      "slices": _slices(slices or {}),
       "blessing": blessing,
   }
 
 
 def _cell(summary: Mapping[str, Any], method: str, mode: str, name: str) -> str:
   """One markdown cell: the value with its interval when there is one."""
-  value = summary["metrics"][method][mode][name]
+  return _value_cell(summary["metrics"][method][mode], summary.get("intervals", {}), method,
+                     mode, name)
+
+
+def _value_cell(row: Mapping[str, Any], intervals: Mapping[str, Any], method: str, mode: str,
+                name: str) -> str:
+  """A metric value, with its interval from `intervals` (method -> mode -> metric) if any."""
   if name == m.COUNT:
-    return str(value)
-  bounds = summary.get("intervals", {}).get(method, {}).get(mode, {}).get(name)
-  return f"{value:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
+    return str(row[name])
+  bounds = intervals.get(method, {}).get(mode, {}).get(name)
+  return f"{row[name]:.3f}" + (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else "")
+
+
+def ceiling(summary: Mapping[str, Any]) -> Optional[str]:
+  """The oracle that sees what the model's context carries: the model's ceiling, if known."""
+  return m.CONTEXT_MODE_CEILINGS.get(summary.get("context_mode") or "")
+
+
+def _label(summary: Mapping[str, Any], method: str) -> str:
+  """A method's row label; the ceiling oracle says so."""
+  if method == ceiling(summary):
+    return f"{method} (ceiling for context mode {summary['context_mode']})"
+  return method
 
 
 def _mode_table(summary: Mapping[str, Any], mode: str) -> List[str]:
@@ -105,27 +204,121 @@ def _mode_table(summary: Mapping[str, Any], mode: str) -> List[str]:
   for method in m.METHODS:
     if mode in summary["metrics"].get(method, {}):
       cells = [_cell(summary, method, mode, name) for name in names]
-      lines.append(f"| {method} | " + " | ".join(cells) + " |")
+      lines.append(f"| {_label(summary, method)} | " + " | ".join(cells) + " |")
   return lines + [""]
 
 
+def _lift_text(entry: Mapping[str, Any]) -> str:
+  lo, hi = entry["interval"]
+  return f"{m.percent(entry['lift'])} [{m.percent(lo)}, {m.percent(hi)}]"
+
+
+def headline(summary: Mapping[str, Any]) -> str:
+  """Which method wins in real_context mode at recall@100, said plainly when not the model."""
+  rows = {method: summary["metrics"][method][m.REAL_CONTEXT]
+          for method in m.MODEL_METHODS + m.BASELINE_METHODS
+          if m.REAL_CONTEXT in summary["metrics"].get(method, {})}
+  if not rows.get(m.CONTEXTUAL, {}).get(m.COUNT):
+    return f"No eval example has a real context: no method wins in {m.REAL_CONTEXT} mode."
+  ours = rows[m.CONTEXTUAL][m.TARGET]
+  rivals = [method for method in rows if method != m.CONTEXTUAL]
+  if not rivals:
+    return f"{m.CONTEXTUAL} is the only method evaluated in {m.REAL_CONTEXT} mode."
+  best = max(rivals, key=lambda method: rows[method][m.TARGET])
+  lift = summary.get("lifts", {}).get(m.REAL_CONTEXT, {}).get(best)
+  paired = f"; the model's paired lift {_lift_text(lift)}" if lift else ""
+  values = (f"{m.REAL_CONTEXT} {m.TARGET} {_cell(summary, best, m.REAL_CONTEXT, m.TARGET)} vs "
+            f"{m.CONTEXTUAL} {_cell(summary, m.CONTEXTUAL, m.REAL_CONTEXT, m.TARGET)}{paired}")
+  if rows[best][m.TARGET] > ours:
+    return f"{best} beats the model: {values}."
+  return (f"The model wins in {m.REAL_CONTEXT} mode at {m.TARGET}; the best other method is "
+          f"{best}: {values}.")
+
+
+def _lifts_section(summary: Mapping[str, Any]) -> List[str]:
+  """The model's paired lift over each baseline, one column per mode."""
+  lifts = summary.get("lifts") or {}
+  modes = [mode for mode in m.MODES if lifts.get(mode)]
+  if not modes:
+    return []
+  lines = [f"## Paired lift of `{m.CONTEXTUAL}` over each baseline ({m.TARGET})", "",
+           "| baseline | " + " | ".join(modes) + " |", "| --- |" + " ---: |" * len(modes)]
+  for baseline in m.BASELINE_METHODS:
+    if any(baseline in lifts[mode] for mode in modes):
+      cells = [_lift_text(lifts[mode][baseline]) if baseline in lifts[mode] else "—"
+               for mode in modes]
+      lines.append(f"| {baseline} | " + " | ".join(cells) + " |")
+  return lines + [""]
+
+
+def _slices_section(summary: Mapping[str, Any]) -> List[str]:
+  """One table per slice: methods as rows, recall@10, recall@100 and n per mode as columns."""
+  slices = summary.get("slices") or {}
+  lines = [f"## Slices ({', '.join(m.SLICE_METRICS)})", ""] if slices else []
+  for name in (name for name in m.SLICES if name in slices):
+    lines += [f"### `{name}`", ""] + _slice_table(summary, slices[name]) + [""]
+  return lines
+
+
+def _slice_table(summary: Mapping[str, Any], part: Mapping[str, Any]) -> List[str]:
+  """A slice's table, or a line saying it holds no eval example."""
+  metrics = part["metrics"]
+  if not any(row[m.COUNT] for by_mode in metrics.values() for row in by_mode.values()):
+    return ["No eval example falls in this slice."]
+  modes = [mode for mode in m.MODES if any(mode in by_mode for by_mode in metrics.values())]
+  names = m.SLICE_METRICS + (m.COUNT,)
+  columns = [f"{mode} {name}" for mode in modes for name in names]
+  lines = ["| method | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
+  for method in (method for method in m.METHODS if metrics.get(method)):
+    by_mode = metrics[method]
+    cells = [_value_cell(by_mode[mode], part["intervals"], method, mode, name)
+             if mode in by_mode else "—" for mode in modes for name in names]
+    lines.append(f"| {_label(summary, method)} | " + " | ".join(cells) + " |")
+  return lines
+
+
+def _parameter(blessing: Mapping[str, Any], name: str, lift: bool = True) -> str:
+  """A threshold of the rule, with the value this evaluation used when the summary has it."""
+  if name not in blessing:
+    return f"`{name}`"
+  return f"`{name}` ({m.percent(blessing[name]) if lift else blessing[name]})"
+
+
+def _rule_notes(blessing: Mapping[str, Any]) -> List[str]:
+  """The blessing rule with the thresholds this evaluation used."""
+  return [
+      f"- Blessing: in {m.REAL_CONTEXT} mode, the lower bound of the paired 95% lift over every "
+      f"baseline ({', '.join(m.BASELINE_METHODS)}) must be above "
+      f"{_parameter(blessing, 'margin')}; in {m.NO_CONTEXT} mode, the lower bound of the lift "
+      f"over {m.POPULARITY} must be above {_parameter(blessing, 'no_context_floor_margin')}, and "
+      f"{m.TARGET} must be at least {_parameter(blessing, 'no_context_ratio', lift=False)} x "
+      f"{m.HISTORY_ONLY}'s (point estimates). With no real-context eval example only the "
+      f"{m.NO_CONTEXT} rules decide."]
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
-  """report.md: verdict and reasons first, then one table per mode, then the definitions."""
+  """report.md: verdict, reasons and who wins first, then tables by mode, lifts, slices, the
+  index and the definitions."""
   version = summary.get("model_version")
   lines = ["# Retrieval evaluation", "",
            f"Model version: {'unknown' if version is None else version}; "
-           f"eval examples: {summary['eval_examples']}.", "",
+           f"eval examples: {summary['eval_examples']}; context mode: "
+           f"{summary.get('context_mode') or 'unknown'}.", "",
            f"**Blessed: {'yes' if summary['blessed'] else 'no'}**", ""]
   reasons = summary.get("blessing", {}).get("reasons", [])
   lines += [f"- {reason}" for reason in reasons] + ([""] if reasons else [])
   modes = [mode for mode in m.MODES
            if any(mode in by_mode for by_mode in summary["metrics"].values())]
+  if modes:
+    lines += [f"**{headline(summary)}**", ""]
   for mode in modes:
     lines += _mode_table(summary, mode)
   if not modes:
     lines += ["No method was evaluated.", ""]
+  lines += _lifts_section(summary) + _slices_section(summary)
   lines += _index_section(summary.get("index"))
-  return "\n".join(lines + ["## How the metrics are defined", "", *_NOTES, ""])
+  notes = [*_NOTES, *_rule_notes(summary.get("blessing", {}))]
+  return "\n".join(lines + ["## How the metrics are defined", "", *notes, ""])
 
 
 def _index_section(index: Optional[Mapping[str, Any]]) -> List[str]:

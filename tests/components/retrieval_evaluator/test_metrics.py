@@ -89,6 +89,110 @@ def test_bootstrap_of_no_examples_and_bad_parameters():
 
 def test_method_and_mode_names_are_defined_once():
   assert set(m.MODEL_METHODS + m.BASELINE_METHODS + m.ORACLE_METHODS) == set(m.METHODS)
-  assert m.BASELINE_METHODS == ("history_only", "popularity", "context_popularity")
-  assert m.ORACLE_METHODS == ("oracle_contextual", "oracle_history")
+  assert m.BASELINE_METHODS == ("history_only", "popularity", "context_popularity",
+                                "last_viewed")
+  assert m.ORACLE_METHODS == ("oracle_contextual", "oracle_context_item",
+                              "oracle_context_categories", "oracle_history")
   assert m.MODES == ("real_context", "no_context")
+  assert m.SLICES == ("cold_start", "context_off_category", "unseen_label", "unseen_context")
+
+
+def test_every_oracle_and_context_mode_has_a_name_here():
+  from ctxrec.synthetic import oracle
+  from ctxrec.trainer.config import CONTEXT_MODES
+  assert set(oracle.ORACLES) <= set(m.ORACLE_METHODS)
+  assert set(m.CONTEXT_MODE_CEILINGS) <= set(CONTEXT_MODES)
+  assert set(m.CONTEXT_MODE_CEILINGS.values()) <= set(m.ORACLE_METHODS)
+
+
+def _width(interval):
+  return interval[1] - interval[0]
+
+
+def _clustered(rng):
+  """60 users with one example each (hit or miss at random), and one user with 300 hits."""
+  ranks = np.concatenate([np.where(rng.random(60) < 0.3, 5.0, 500.0), np.full(300, 5.0)])
+  users = np.concatenate([np.arange(60), np.full(300, 60)])
+  return ranks, users
+
+
+def test_intervals_resample_users_so_a_heavy_user_widens_them():
+  ranks, users = _clustered(np.random.default_rng(0))
+  by_user = m.bootstrap_intervals(ranks, 500, seed=1, users=users)["recall@100"]
+  by_example = m.bootstrap_intervals(ranks, 500, seed=1)["recall@100"]
+  assert _width(by_user) > 4 * _width(by_example)  # the heavy user is in or out as a whole
+  point = m.metrics_from_ranks(ranks)["recall@100"]
+  assert by_user[0] <= point <= by_user[1]
+
+
+def test_duplicating_every_users_examples_changes_nothing_for_a_user_bootstrap():
+  # Same users, each with twice the same examples: a replicate draws the same users, so every
+  # replicate mean, hence the interval, is identical. Resampling examples would narrow it.
+  rng = np.random.default_rng(2)
+  users = rng.integers(0, 40, size=120)
+  ranks = rng.integers(1, 200, size=120).astype(float)
+  twice_ranks, twice_users = np.tile(ranks, 2), np.tile(users, 2)
+  once = m.bootstrap_intervals(ranks, 300, seed=3, users=users)
+  twice = m.bootstrap_intervals(twice_ranks, 300, seed=3, users=twice_users)
+  for name in m.METRIC_NAMES:
+    np.testing.assert_allclose(once[name], twice[name], rtol=1e-12)
+  by_example = m.bootstrap_intervals(ranks, 300, seed=3)["recall@100"]
+  twice_by_example = m.bootstrap_intervals(twice_ranks, 300, seed=3)["recall@100"]
+  assert _width(twice_by_example) < 0.85 * _width(by_example)
+
+
+def test_a_replicate_draws_users_not_examples():
+  users = np.array(["b", "a", "a", "c", "a", "c"], dtype=object)
+  resample = m.UserResample(users, samples=7, seed=0)
+  weights = np.concatenate(list(resample.weights()))
+  assert weights.shape == (7, 3) and (weights.sum(axis=1) == 3).all()  # 3 draws of 3 users
+  more = m.UserResample(np.concatenate([users, ["a"] * 50]), samples=7, seed=0)
+  np.testing.assert_array_equal(np.concatenate(list(more.weights())), weights)
+  # totals: a user's examples count together, as often as the user is drawn
+  totals = resample.totals(np.ones(users.size))[:, 0]
+  np.testing.assert_array_equal(totals, weights @ np.array([3, 1, 2]))  # a, b, c
+  np.testing.assert_array_equal(resample.totals(np.ones(users.size)),
+                                resample.totals(np.ones(users.size)))  # replayed draws
+
+
+def test_weights_come_in_bounded_blocks_and_replay_with_or_without_the_cache(monkeypatch):
+  users = np.arange(50) % 17
+  cached = m.UserResample(users, samples=9, seed=5)
+  first, second = (np.concatenate(list(cached.weights())) for _ in range(2))
+  np.testing.assert_array_equal(first, second)
+  monkeypatch.setattr(m, "_RESAMPLE_BUDGET", 17 * 2)  # 2 replicates per block
+  monkeypatch.setattr(m, "_CACHE_BUDGET", 0)  # never cached
+  resample = m.UserResample(users, samples=9, seed=5)
+  assert [len(b) for b in resample.weights()] == [2, 2, 2, 2, 1]
+  np.testing.assert_array_equal(resample.totals(np.ones(50)), resample.totals(np.ones(50)))
+
+
+def test_paired_lift_of_a_method_over_itself_is_exactly_zero():
+  rng = np.random.default_rng(4)
+  ranks = rng.integers(1, 300, size=200).astype(float)
+  stats = m.statistics({m.CONTEXTUAL: ranks, m.POPULARITY: ranks.copy()},
+                       rng.integers(0, 50, size=200), samples=200)
+  assert stats.lifts[m.POPULARITY]["lift"] == 0.0
+  assert stats.lifts[m.POPULARITY]["interval"] == (0.0, 0.0)  # unpaired, it would be wide
+  assert stats.lifts[m.POPULARITY]["n"] == 200 and stats.lifts[m.POPULARITY]["users"] <= 50
+
+
+def test_paired_lift_by_hand_and_its_interval_brackets_it():
+  ranks = np.array([1, 1, 1, 500, 500, 500, 1, 500], dtype=float)
+  base = np.array([1, 500, 500, 500, 500, 500, 1, 500], dtype=float)
+  users = np.arange(8)
+  lift = m.statistics({m.CONTEXTUAL: ranks, m.LAST_VIEWED: base}, users, 400).lifts
+  assert set(lift) == {m.LAST_VIEWED}
+  assert lift[m.LAST_VIEWED]["lift"] == pytest.approx(4 / 2 - 1)
+  lo, hi = lift[m.LAST_VIEWED]["interval"]
+  assert 0.0 <= lo <= 1.0 <= hi  # the model never does worse on a user here
+
+
+def test_relative_lift_edges_and_statistics_of_nothing():
+  np.testing.assert_array_equal(m.relative_lift([3, 2, 0, 1], [2, 0, 0, 2]),
+                                [0.5, np.inf, 0.0, -0.5])
+  empty = m.statistics({m.CONTEXTUAL: np.zeros(0), m.POPULARITY: np.zeros(0)}, np.zeros(0))
+  assert empty.lifts == {} and empty.metrics[m.CONTEXTUAL]["n"] == 0
+  assert m.percent(None) == m.percent(np.inf) == "+inf" and m.percent(-0.125) == "-12.5%"
+  with pytest.raises(ValueError, match="ranks for"):
+    m.statistics({m.CONTEXTUAL: np.ones(3)}, np.arange(2))
