@@ -1,60 +1,74 @@
-"""Reads the events table in Beam.
+"""Reads the events table in Beam, through the same reader the checks use.
 
 `ReadEvents`: every event as (user_id, (timestamp, event_type, item_id)), for SequenceExampleGen.
 `ReadUserConversions`: the conversions on catalogued items before a time, grouped by user, for
-the daily states; on Parquet they are filtered and grouped per Arrow batch before any element is
-made, since they are a small part of a large log.
+the daily states; they are filtered and grouped per Arrow batch before any element is made,
+since they are a small part of a large log.
+
+Both read Arrow batches typed by `input_tables.typed` and timestamps through
+`input_tables.parse_timestamps` (the checks' own functions): Parquet through Beam's Parquet
+source (split by row group); CSV whole, in one DoFn, through `input_tables.iter_tables`
+(pyarrow's RFC 4180 reader). A CSV file is not split across workers, since a quoted field may
+hold a line break that a byte-range split would cut.
 """
-from typing import Iterator, List, Mapping, Tuple
+import os
+from typing import Iterable, Iterator, List, Mapping, Tuple, TypeVar
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.compute as pc
-import tensorflow as tf
 
 from ctxrec.components.sequence_example_gen import input_tables
+from ctxrec.components.sequence_example_gen.input_tables import InputError
 from ctxrec.transform import features as f
 
 Event = Tuple[int, str, str]  # (timestamp, event_type, item_id)
 KeyedEvent = Tuple[str, Event]
 UserConversions = Tuple[str, List[Tuple[int, str]]]  # (user_id, [(timestamp, item_id)])
+T = TypeVar("T")
 
 
-def _event_tuple(user_id, item_id, event_type, timestamp) -> KeyedEvent:
-  return user_id, (int(float(timestamp)) if isinstance(timestamp, str) else int(timestamp),
-                   event_type, item_id)
+def _csv_tables(path: str, timestamp_unit: str) -> Iterator[pa.Table]:
+  for _, table in input_tables.iter_tables(path, f.EVENTS_COLUMNS, timestamp_unit):
+    yield table
 
 
-def _table_rows(table: pa.Table) -> Iterator[KeyedEvent]:
-  columns = [table.column(c).to_pylist() for c in f.EVENTS_COLUMNS]
-  for user_id, item_id, event_type, timestamp in zip(*columns):
-    yield _event_tuple(user_id, item_id, event_type, timestamp)
-
-
-class _CsvRow(beam.DoFn):
-  """Parses one CSV line by the header's column positions."""
-
-  def __init__(self, header: List[str]):
-    self._positions = [header.index(c) for c in f.EVENTS_COLUMNS]
-
-  def process(self, line: str):
-    import csv  # pylint: disable=g-import-not-at-top
-    cells = next(csv.reader([line]))
-    yield _event_tuple(*(cells[p] for p in self._positions))
-
-
-@beam.ptransform_fn
-def ReadEvents(pipeline: beam.Pipeline, path: str) -> beam.PCollection:  # pylint: disable=invalid-name
-  """Reads events.parquet or events.csv as (user_id, (timestamp, event_type, item_id))."""
+def _read_tables(pipeline: beam.Pipeline, path: str, timestamp_unit: str) -> beam.PCollection:
+  """The events file as typed Arrow tables of the events columns."""
   if path.endswith(".parquet"):
     return (pipeline
             | "ReadParquet" >> beam.io.ReadFromParquetBatched(path, columns=list(f.EVENTS_COLUMNS))
-            | "Rows" >> beam.FlatMap(_table_rows))
-  with tf.io.gfile.GFile(path) as handle:
-    header = [c.strip() for c in handle.readline().rstrip("\n").split(",")]
+            | "Typed" >> beam.Map(input_tables.typed, path, timestamp_unit))
   return (pipeline
-          | "ReadCsv" >> beam.io.ReadFromText(path, skip_header_lines=1)
-          | "Parse" >> beam.ParDo(_CsvRow(header)))
+          | "Path" >> beam.Create([path])
+          | "ReadCsv" >> beam.FlatMap(_csv_tables, timestamp_unit))
+
+
+def with_seconds(table: pa.Table, path: str, timestamp_unit: str) -> pa.Table:
+  """The table with its timestamp column as int64 epoch seconds; a timestamp the checks would
+  refuse is an InputError (the checks run before any Beam job)."""
+  seconds, bad = input_tables.parse_timestamps(table.column(f.TIMESTAMP).to_pandas(),
+                                               timestamp_unit)
+  if bad.any():
+    raise InputError(f"{os.path.basename(path)}: {int(bad.sum())} rows have a timestamp that is "
+                     f"not a non-negative integer in column {f.TIMESTAMP}")
+  index = table.column_names.index(f.TIMESTAMP)
+  return table.set_column(index, f.TIMESTAMP, pa.array(seconds, pa.int64()))
+
+
+def _keyed_events(table: pa.Table, path: str, timestamp_unit: str) -> Iterator[KeyedEvent]:
+  table = with_seconds(table, path, timestamp_unit)
+  columns = [table.column(c).to_pylist() for c in f.EVENTS_COLUMNS]
+  for user_id, item_id, event_type, timestamp in zip(*columns):
+    yield user_id, (timestamp, event_type, item_id)
+
+
+@beam.ptransform_fn
+def ReadEvents(pipeline: beam.Pipeline, path: str,  # pylint: disable=invalid-name
+               timestamp_unit: str = "s") -> beam.PCollection:
+  """Reads events.parquet or events.csv as (user_id, (timestamp seconds, event_type, item_id))."""
+  return (_read_tables(pipeline, path, timestamp_unit)
+          | "Rows" >> beam.FlatMap(_keyed_events, path, timestamp_unit))
 
 
 def is_kept(keyed_event: KeyedEvent, catalog: Mapping) -> bool:
@@ -63,35 +77,29 @@ def is_kept(keyed_event: KeyedEvent, catalog: Mapping) -> bool:
   return event_type in f.EVENT_TYPES and item_id in catalog
 
 
-def _is_conversion_before(keyed_event: KeyedEvent, before: int) -> bool:
-  _, (timestamp, event_type, _) = keyed_event
-  return event_type == f.EVENT_CONVERSION and timestamp < before
+def distinct_events(events: Iterable[T]) -> Tuple[List[T], int]:
+  """A user's events (or conversions) without identical duplicates, in first-seen order, and how
+  many were dropped: a row logged twice is one event."""
+  events = list(events)
+  unique = list(dict.fromkeys(events))
+  return unique, len(events) - len(unique)
 
 
 class _CataloguedConversions(beam.DoFn):
   """Conversions before `before` on items of the items table, as (user_id, [(timestamp,
-  item_id)]): one element per user of a Parquet batch, or per CSV row."""
+  item_id)]): one element per user of an Arrow batch."""
 
-  def __init__(self, before: int, items_path: str):
+  def __init__(self, before: int, items_path: str, path: str, timestamp_unit: str):
     super().__init__()
     self._before, self._items_path = before, items_path
+    self._path, self._unit = path, timestamp_unit
     self._catalog: Mapping = {}
 
   def setup(self) -> None:
     self._catalog = input_tables.load_items_once(self._items_path)
 
-  def process(self, element):
-    if isinstance(element, pa.Table):
-      yield from self._batch(element)
-    elif _is_conversion_before(element, self._before) and is_kept(element, self._catalog):
-      user_id, (timestamp, _, item_id) = element
-      yield user_id, [(timestamp, item_id)]
-
-  def _batch(self, table: pa.Table) -> Iterator[UserConversions]:
-    if not pa.types.is_integer(table.column(f.TIMESTAMP).type):  # text timestamps: row by row
-      for keyed_event in _table_rows(table):
-        yield from self.process(keyed_event)
-      return
+  def process(self, table: pa.Table) -> Iterator[UserConversions]:
+    table = with_seconds(table, self._path, self._unit)
     keep = pc.and_(pc.equal(table.column(f.EVENT_TYPE), f.EVENT_CONVERSION),
                    pc.less(table.column(f.TIMESTAMP), self._before))
     grouped = table.filter(pc.fill_null(keep, False)).group_by(f.USER_ID).aggregate(
@@ -102,18 +110,16 @@ class _CataloguedConversions(beam.DoFn):
     for user_id, timestamps, item_ids in zip(*columns):
       conversions = [(t, i) for t, i in zip(timestamps, item_ids) if i in self._catalog]
       if conversions:
-        yield user_id, conversions
+        yield user_id, distinct_events(conversions)[0]
 
 
 @beam.ptransform_fn
 def ReadUserConversions(pipeline: beam.Pipeline, path: str, before: int,  # pylint: disable=invalid-name
-                        items_path: str) -> beam.PCollection:
-  """Conversions on items of the items table before the timestamp `before`, as (user_id,
-  [(timestamp, item_id)]); a user may come in several elements. Each worker loads the items
+                        items_path: str, timestamp_unit: str = "s") -> beam.PCollection:
+  """Conversions on items of the items table before the timestamp `before` (seconds), as
+  (user_id, [(timestamp, item_id)]), without duplicates within an element; a user may come in
+  several elements (the consumer drops duplicates across them). Each worker loads the items
   once (`input_tables.load_items_once`)."""
-  if path.endswith(".parquet"):
-    events = pipeline | "ReadParquet" >> beam.io.ReadFromParquetBatched(
-        path, columns=list(f.EVENTS_COLUMNS))
-  else:
-    events = pipeline | "ReadEvents" >> ReadEvents(path)  # pylint: disable=no-value-for-parameter
-  return events | "Conversions" >> beam.ParDo(_CataloguedConversions(before, items_path))
+  return (_read_tables(pipeline, path, timestamp_unit)
+          | "Conversions" >> beam.ParDo(_CataloguedConversions(before, items_path, path,
+                                                               timestamp_unit)))

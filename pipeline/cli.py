@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                         "--beam-arg=--direct_num_workers=2")
   run.add_argument("--validate-only", action="store_true",
                    help="stop after the data checks (examples, statistics, schema, anomalies)")
+  run.add_argument("--check-only", action="store_true",
+                   help="only check the input tables and print what they hold and what is "
+                   "dropped; writes nothing")
   run.add_argument("--no-cache", action="store_true", help="rerun every component")
   run.set_defaults(handler=_run)
   _add_daily(commands)
@@ -120,12 +123,22 @@ def _add_serve(commands) -> None:
 
 def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> None:
   """The options that shape the pipeline, shared by a local run and a cluster compile."""
+  from ctxrec.components.sequence_example_gen import config as example_gen  # pylint: disable=g-import-not-at-top
   command.add_argument("--history-length", type=int, default=50)
   command.add_argument("--session-window-seconds", type=int, default=3600)
-  command.add_argument("--eval-days", type=int, default=7,
-                       help="the last N days of data form the eval split")
+  command.add_argument("--eval-days", type=int, default=None,
+                       help="the last N days of data form the eval split (default: "
+                       f"{example_gen.EVAL_SHARE:.0%}% of the days the data spans, at most "
+                       f"{example_gen.MAX_EVAL_DAYS})")
   command.add_argument("--eval-start-date", default=None,
                        help="YYYY-MM-DD (UTC): first day of the eval split; overrides --eval-days")
+  command.add_argument("--min-train-examples", type=int,
+                       default=example_gen.SequenceExampleGenConfig.min_train_examples,
+                       help="fewer train examples stop the run before any work")
+  command.add_argument("--timestamp-unit", default="s",
+                       choices=tuple(example_gen.TIMESTAMP_UNITS),
+                       help="unit of integer event timestamps: epoch seconds (s) or milliseconds "
+                       "(ms); Arrow timestamp columns carry their own")
   command.add_argument("--demographic-columns", default="country,age_bucket",
                        help="comma-separated categorical columns of the users table")
   command.add_argument("--train-steps", type=int, default=1000, help="Trainer optimizer steps")
@@ -188,6 +201,7 @@ def _pipeline_config(args: argparse.Namespace, **where):
           history_length=args.history_length,
           session_window_seconds=args.session_window_seconds,
           eval_days=args.eval_days, eval_start_date=args.eval_start_date,
+          min_train_examples=args.min_train_examples, timestamp_unit=args.timestamp_unit,
           demographic_columns=tuple(c.strip() for c in args.demographic_columns.split(",")
                                     if c.strip())),
       pseudo_context=PseudoContextConfig(mode=args.context_mode),
@@ -197,20 +211,25 @@ def _pipeline_config(args: argparse.Namespace, **where):
 
 
 def _run(args: argparse.Namespace) -> None:
-  from ctxrec.pipeline import local_runner, run_log  # pylint: disable=g-import-not-at-top
+  from ctxrec.pipeline import local_runner, preflight  # pylint: disable=g-import-not-at-top
   from ctxrec.pipeline.config import DEFAULT_BEAM_ARGS  # pylint: disable=g-import-not-at-top
 
   config = _pipeline_config(
       args, data_dir=os.path.abspath(args.data), output_dir=os.path.abspath(args.out),
       beam_pipeline_args=tuple(args.beam_args) if args.beam_args else DEFAULT_BEAM_ARGS,
       enable_cache=not args.no_cache, validate_only=args.validate_only)
-  log_path = run_log.attach(config.output_dir)
-  print(f"[ctxrec] full log: {log_path}", file=sys.stderr)
-  summary = local_runner.run_local(config)
+  if args.check_only:
+    checked = preflight.check_inputs(config)
+    _print_warnings(checked)
+    print("ctxrec run: the input tables pass the checks (nothing written)")
+    _print_inputs(checked)
+    return
+  summary = local_runner.run_local(config, on_checked=lambda checked: _start_run(config, checked))
   print(f"\nctxrec run: done in {summary.seconds:.1f}s; outputs in {config.output_dir}")
   for run in summary.components:
     print(f"  {run.component:<24} {run.state:<7} {run.seconds:7.1f}s")
   print("  examples: " + ", ".join(f"{s}={n}" for s, n in sorted(summary.examples.items())))
+  _print_inputs(summary.inputs, os.path.join(config.report_dir, preflight.INPUT_SUMMARY_FILE))
   if summary.report is not None:
     from ctxrec.components.retrieval_evaluator import report  # pylint: disable=g-import-not-at-top
     print(f"\nRetrieval over the full catalog ({summary.report['eval_examples']} eval examples); "
@@ -220,6 +239,30 @@ def _run(args: argparse.Namespace) -> None:
     print(f"blessed: {summary.report['blessed']}; "
           + (f"pushed version {version} to {config.serving_dir}" if version else "not pushed"))
     _print_index(summary.report.get("index"))
+
+
+def _start_run(config, checked) -> None:
+  """Once the inputs passed the checks: the run log under OUT/logs, and the checks' warnings."""
+  from ctxrec.pipeline import run_log  # pylint: disable=g-import-not-at-top
+  print(f"[ctxrec] full log: {run_log.attach(config.output_dir)}", file=sys.stderr)
+  _print_warnings(checked)
+
+
+def _print_warnings(checked) -> None:
+  for warning in checked.warnings:
+    print(f"ctxrec run: warning: {warning}", file=sys.stderr)
+
+
+def _print_inputs(checked, where: Optional[str] = None) -> None:
+  """The input tables' figures and every drop count, and the warnings again."""
+  scan = checked.scan
+  print(f"  input: {scan.rows} events ({scan.views} views, {scan.conversions} conversions kept, "
+        f"{scan.users} users); eval from {checked.split.eval_start_date} "
+        f"(train {checked.split.train_examples}, eval {checked.split.eval_examples} conversions)")
+  drops = ", ".join(f"{name}={count}" for name, count in scan.drop_counts().items())
+  print(f"  drops: {drops}" + (f" (in {where})" if where else ""))
+  for warning in checked.warnings:
+    print(f"  warning: {warning}")
 
 
 def _daily(args: argparse.Namespace) -> None:
@@ -330,14 +373,9 @@ def _compile_kfp(args: argparse.Namespace) -> None:
 
 def _user_error(exc: BaseException) -> Optional[BaseException]:
   """The user-facing error in an exception's chain (TFX may wrap executor errors), if any."""
-  from ctxrec.components.anomalies_gate.executor import DataAnomaliesError  # pylint: disable=g-import-not-at-top
-  from ctxrec.components.sequence_example_gen.input_tables import InputError  # pylint: disable=g-import-not-at-top
+  from ctxrec.pipeline import preflight  # pylint: disable=g-import-not-at-top
   from ctxrec.serving.feature_store import StateStoreError  # pylint: disable=g-import-not-at-top
-  while exc is not None:
-    if isinstance(exc, (InputError, DataAnomaliesError, StateStoreError)):
-      return exc
-    exc = exc.__cause__ or exc.__context__
-  return None
+  return preflight.find_in_chain(exc, (*preflight.REJECTIONS, StateStoreError))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,9 +1,10 @@
 """Runs the training and daily pipelines on this machine: LocalDagRunner, SQLite MLMD store."""
 import dataclasses
 import json
+import logging
 import os
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -18,6 +19,7 @@ from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen import spec_keys as example_gen_keys
 from ctxrec.components.state_publisher import spec_keys as publisher_keys
 from ctxrec.components.state_publisher.component import PublishedStates
+from ctxrec.pipeline import preflight
 from ctxrec.pipeline.config import DailyPipelineConfig, PipelineConfig
 from ctxrec.pipeline.daily_pipeline import create_daily_pipeline
 from ctxrec.pipeline.training_pipeline import create_pipeline
@@ -47,6 +49,7 @@ class RunSummary:
   examples: Dict[str, int]
   seconds: float
   report: Optional[dict] = None  # OUT/report/summary.json, when the run evaluated a model
+  inputs: Optional[preflight.InputSummary] = None  # the checks' findings: drops, warnings
 
 
 @dataclasses.dataclass
@@ -61,21 +64,41 @@ class DailySummary:
   index: Optional[dict] = None  # the newest IndexBuilder run (reason, published_dir, manifest)
 
 
-def run_local(config: PipelineConfig) -> RunSummary:
-  """Runs the pipeline under config.output_dir; unchanged inputs reuse cached results."""
-  tables = input_tables.locate_tables(config.data_dir)  # fail fast on a wrong --data
+def run_local(config: PipelineConfig,
+              on_checked: Optional[Callable[[preflight.InputSummary], None]] = None) -> RunSummary:
+  """Checks the inputs first (a failure leaves --out as it was), calls `on_checked` (e.g. to
+  attach the run log), then runs the pipeline under config.output_dir; unchanged inputs reuse
+  cached results. A rejection inside the pipeline removes what this run created."""
+  checked = preflight.check_inputs(config)
+  snapshot = preflight.OutputSnapshot(config.output_dir)
+  try:
+    if on_checked is not None:
+      on_checked(checked)
+    for line in input_tables.drop_messages(checked.scan) + list(checked.warnings):
+      logging.info("input checks: %s", line)  # the console got the warnings from on_checked
+    return _run_training(config, checked)
+  except Exception as exc:  # pylint: disable=broad-except
+    if preflight.find_in_chain(exc, preflight.REJECTIONS) is not None:
+      snapshot.remove_new()
+    raise
+
+
+def _run_training(config: PipelineConfig, checked: preflight.InputSummary) -> RunSummary:
   connection = _connection(config.output_dir, config.metadata_path)
-  pipeline = create_pipeline(config, input_fingerprint=input_tables.fingerprint(tables),
+  pipeline = create_pipeline(config, input_fingerprint=input_tables.fingerprint(checked.tables),
                              metadata_connection_config=connection)
   runs, seconds = _run(pipeline, connection)
-  summary = RunSummary(runs, _example_counts(connection), seconds)
+  summary = RunSummary(runs, _example_counts(connection), seconds, inputs=checked)
   if not config.validate_only:
-    summary.report = _publish_report(connection, config.report_dir, config.pipeline_name)
+    summary.report = _publish_report(connection, config.report_dir, config.pipeline_name,
+                                     checked.drops())
+  preflight.write_input_summary(checked, config.report_dir)
   return summary
 
 
 def run_daily_local(config: DailyPipelineConfig) -> DailySummary:
   """Runs the daily pipeline: states of the serving day, published to the store."""
+  preflight.check_output_dir(config.output_dir)
   tables = input_tables.locate_tables(config.data_dir)
   feature_store.open_store(config.store_uri).close()  # a bad store fails before any work
   connection = _connection(config.output_dir, config.metadata_path)
@@ -147,8 +170,10 @@ def _latest(store, type_name: str, pipeline_name: str):
   return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
-def _publish_report(connection, report_dir: str, pipeline_name: str) -> Optional[dict]:
-  """Copies the evaluation's report to OUT/report with the pushed model version filled in."""
+def _publish_report(connection, report_dir: str, pipeline_name: str,
+                    drops: Dict[str, object]) -> Optional[dict]:
+  """Copies the evaluation's report to OUT/report with the pushed model version and the input
+  checks' drop counts filled in."""
   store = metadata_store.MetadataStore(connection)
   evaluation = _latest(store, "ModelEvaluation", pipeline_name)
   if evaluation is None:
@@ -161,6 +186,7 @@ def _publish_report(connection, report_dir: str, pipeline_name: str) -> Optional
     summary["model_version"] = int(
         pushed.custom_properties[pushed_model.PUSHED_VERSION].string_value)
   summary["index"] = _index_summary(store, pipeline_name)
+  summary[preflight.DROPS] = drops
   report.write_report(summary, report_dir)
   return summary
 

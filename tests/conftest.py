@@ -85,6 +85,12 @@ def latest_output(config, component: str, output: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def find_output() -> Callable:
+  """latest_output, for tests that run a pipeline of their own."""
+  return latest_output
+
+
+@pytest.fixture(scope="session")
 def tiny_output(tiny_pipeline) -> Callable[[str, str], str]:
   """Finds the newest artifact folder of (component, output) of the tiny pipeline run."""
   return lambda component, output: latest_output(tiny_pipeline[0], component, output)

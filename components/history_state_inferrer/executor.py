@@ -42,15 +42,17 @@ STALE_AFTER_DAYS = 2  # a serving day this long after the last event gets a warn
 def user_history_on_day(keyed: Tuple[str, Iterable[List[Conversion]]], catalog: Catalog,
                         day: int, length: int) -> Tuple[str, History]:
   """A user's history on `day` from the parts of their conversions before it, trimmed to the
-  last `length` as parts arrive (a heavy user's log is never held whole)."""
+  last `length` as parts arrive (a heavy user's log is never held whole); a conversion logged
+  twice counts once, as in SequenceExampleGen."""
   user_id, parts = keyed
   kept: List[Conversion] = []
   for part in parts:
     kept.extend(part)
     if len(kept) > 2 * length:
-      kept = list(user_history.last_conversions(user_history.sort_conversions(kept), day, length))
-  return user_id, user_history.history_at_day(user_history.sort_conversions(kept), day, length,
-                                              catalog)
+      kept = list(user_history.last_conversions(user_history.sort_conversions(set(kept)), day,
+                                                length))
+  return user_id, user_history.history_at_day(user_history.sort_conversions(set(kept)), day,
+                                              length, catalog)
 
 
 class _UserHistory(beam.DoFn):

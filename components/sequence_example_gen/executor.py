@@ -1,5 +1,4 @@
 """SequenceExampleGen executor: validates the input tables, then builds examples with Beam."""
-import json
 import logging
 import os
 from typing import Any, Dict
@@ -13,6 +12,7 @@ from ctxrec.components import examples_io
 from ctxrec.components.sequence_example_gen import example_builder
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen import spec_keys as keys
+from ctxrec.components.sequence_example_gen import split_plan
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig, day_to_date
 from ctxrec.components.sequence_example_gen.input_tables import InputError
 from ctxrec.transform import features as f
@@ -21,16 +21,13 @@ METRICS_NAMESPACE = "ctxrec.sequence_example_gen"
 
 
 def config_from_exec_properties(exec_properties: Dict[str, Any]) -> SequenceExampleGenConfig:
-  return SequenceExampleGenConfig(
-      history_length=int(exec_properties[keys.HISTORY_LENGTH]),
-      session_window_seconds=int(exec_properties[keys.SESSION_WINDOW_SECONDS]),
-      eval_days=int(exec_properties[keys.EVAL_DAYS]),
-      eval_start_date=exec_properties.get(keys.EVAL_START_DATE) or None,
-      demographic_columns=tuple(json.loads(exec_properties[keys.DEMOGRAPHIC_COLUMNS])))
+  return SequenceExampleGenConfig.from_json(exec_properties[keys.CONFIG])
 
 
 def _examples_of_user(grouped, catalog, users, config, eval_start_day):
   user_id, events = grouped
+  events, duplicates = events_io.distinct_events(events)  # as the scan counted them
+  beam.metrics.Metrics.counter(METRICS_NAMESPACE, input_tables.DROPPED_DUPLICATES).inc(duplicates)
   demographics = users.get(user_id, (f.UNKNOWN,) * len(config.demographic_columns))
   for split, example in example_builder.build_user_examples(
       user_id, events, catalog, demographics, config, eval_start_day):
@@ -48,22 +45,23 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     logging.info("SequenceExampleGen: validating %s", tables)
     catalog = input_tables.load_items(tables.items)
     users = input_tables.load_users(tables.users, config.demographic_columns)
-    scan = input_tables.scan_events(tables.events, catalog)
+    scan = input_tables.scan_events(tables.events, catalog, users if tables.users else None,
+                                    input_tables.TimestampRules(config.timestamp_unit))
     _log_drops(scan)
-    eval_start_day = config.eval_start_day(scan.max_timestamp)
+    plan = split_plan.plan_split(config, scan, tables.events)
+    eval_start_day = plan.eval_start_day
     del catalog, users  # Beam workers load their own copies.
 
     examples = artifact_utils.get_single_instance(output_dict[keys.EXAMPLES])
     examples.split_names = artifact_utils.encode_split_names(list(f.SPLITS))
     counts = self._run_beam(tables, config, eval_start_day, examples)
-    _check_splits(counts, eval_start_day, tables.events)
     examples_io.mark_format(examples)
     properties = {**{keys.example_count(s): n for s, n in counts.items()},
-                  "events": scan.rows, "dropped_unknown_items": scan.dropped_unknown_items,
-                  "dropped_event_types": sum(scan.dropped_event_types.values())}
+                  "events": scan.rows, **scan.drop_counts()}
     for name, value in properties.items():
       examples.set_int_custom_property(name, value)
     examples.set_string_custom_property(keys.EVAL_START_DATE, day_to_date(eval_start_day))
+    examples.set_string_custom_property(keys.TIMESTAMP_UNIT, config.timestamp_unit)
     logging.info("SequenceExampleGen: %s; eval from %s", counts, day_to_date(eval_start_day))
 
   def _run_beam(self, tables, config, eval_start_day, examples) -> Dict[str, int]:
@@ -75,7 +73,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         pipeline | "UsersPath" >> beam.Create([tables.users])
         | "LoadUsers" >> beam.Map(input_tables.load_users, config.demographic_columns))
     splits = (pipeline
-              | "ReadEvents" >> events_io.ReadEvents(tables.events)  # pylint: disable=no-value-for-parameter
+              | "ReadEvents" >> events_io.ReadEvents(  # pylint: disable=no-value-for-parameter
+                  tables.events, config.timestamp_unit)
               | "KeepKnown" >> beam.Filter(events_io.is_kept, catalog)
               | "ByUser" >> beam.GroupByKey()
               | "Examples" >> beam.FlatMap(_examples_of_user, catalog, users, config,
@@ -89,18 +88,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
 
 def _log_drops(scan: input_tables.EventsScan) -> None:
-  for event_type, count in sorted(scan.dropped_event_types.items()):
-    logging.warning("events: dropped %d rows with event_type %r (not view/conversion)", count,
-                    event_type)
-  if scan.dropped_unknown_items:
-    logging.warning("events: dropped %d rows naming items absent from the items table",
-                    scan.dropped_unknown_items)
+  for line in input_tables.drop_messages(scan):
+    logging.warning(line)
 
-
-def _check_splits(counts: Dict[str, int], eval_start_day: int, events_path: str) -> None:
-  empty = [s for s, n in counts.items() if n == 0]
-  if empty:
-    raise InputError(
-        f"{os.path.basename(events_path)}: the {' and '.join(empty)} split(s) got no examples "
-        f"(eval starts {day_to_date(eval_start_day)}; an example needs a conversion on an earlier "
-        f"day); set eval_start_date or eval_days so both sides of the cut-off hold conversions")

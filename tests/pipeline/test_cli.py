@@ -16,9 +16,8 @@ def test_help_lists_the_subcommands():
   assert "generate" in result.stdout and "run" in result.stdout
 
 
-@pytest.mark.slow
-def test_bad_input_exits_non_zero_with_a_message_and_leaves_no_examples(write_tables, tmp_path,
-                                                                       capsys):
+def test_bad_input_exits_non_zero_with_a_message_and_writes_nothing(write_tables, tmp_path,
+                                                                   capsys):
   data = write_tables([("u1", "a", "conversion", T0), ("", "a", "conversion", T0 + 86400)])
   out = tmp_path / "out"
   assert cli.main(["run", "--data", data, "--out", str(out)]) == cli.EXIT_USAGE
@@ -26,9 +25,22 @@ def test_bad_input_exits_non_zero_with_a_message_and_leaves_no_examples(write_ta
   assert "ctxrec run: error: events.parquet: 1 rows have an empty user_id" in err
   assert "(first at row 1" in err
   assert "Traceback" not in err
-  examples = out / "pipeline_root" / "SequenceExampleGen" / "examples"
-  left = [p for p in examples.rglob("*") if p.is_file()] if examples.exists() else []
-  assert left == []
+  assert not out.exists()  # checked before the run log or MLMD is created
+
+
+def test_run_help_lists_the_input_options():
+  result = subprocess.run([sys.executable, "-m", "ctxrec.pipeline.cli", "run", "--help"],
+                          capture_output=True, text=True, check=True)
+  assert "--timestamp-unit {s,ms}" in result.stdout and "--check-only" in result.stdout
+
+
+def test_check_only_prints_the_drops_and_writes_nothing(tiny_data, tmp_path, capsys):
+  out = tmp_path / "out"
+  assert cli.main(["run", "--data", tiny_data, "--out", str(out), "--check-only"]) == 0
+  printed = capsys.readouterr().out
+  assert "the input tables pass the checks" in printed
+  assert "drops: dropped_event_types=0, dropped_unknown_items=0, dropped_duplicates=0" in printed
+  assert not out.exists()
 
 
 def test_wrong_data_folder_is_a_one_line_error(tmp_path, capsys):
