@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
 
   generate = commands.add_parser(
       "generate", help="write a synthetic world (events, items, users, ground truth) to a folder")
-  generate.add_argument("--profile", default="demo", choices=("tiny", "demo", "large"))
+  from ctxrec.synthetic.profiles import PROFILES  # pylint: disable=g-import-not-at-top
+  generate.add_argument("--profile", default="demo", choices=sorted(PROFILES))
   generate.add_argument("--seed", type=int, default=1)
   generate.add_argument("--out", required=True, help="folder to write the tables to")
   generate.set_defaults(handler=_generate)
@@ -65,6 +66,8 @@ def _add_daily(commands) -> None:
   daily.add_argument("--store", default=None,
                      help="state store URI: sqlite:///PATH or redis://HOST:PORT/DB "
                      "(default: sqlite under OUT)")
+  daily.add_argument("--timestamp-unit", default="s", choices=("s", "ms"),
+                     help="unit of integer event timestamps, as for `ctxrec run`")
   daily.add_argument("--keep-versions", type=int, default=3,
                      help="versions the store keeps; older ones are deleted after the flip")
   daily.add_argument("--beam-arg", action="append", default=None, dest="beam_args",
@@ -124,6 +127,7 @@ def _add_serve(commands) -> None:
 def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> None:
   """The options that shape the pipeline, shared by a local run and a cluster compile."""
   from ctxrec.components.sequence_example_gen import config as example_gen  # pylint: disable=g-import-not-at-top
+  from ctxrec.trainer.config import CONTEXT_MODES, TrainerConfig  # pylint: disable=g-import-not-at-top
   command.add_argument("--history-length", type=int, default=50)
   command.add_argument("--session-window-seconds", type=int, default=3600)
   command.add_argument("--eval-days", type=int, default=None,
@@ -144,7 +148,7 @@ def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> N
   command.add_argument("--train-steps", type=int, default=1000, help="Trainer optimizer steps")
   command.add_argument("--context-dropout", type=float, default=0.5,
                        help="rate at which the whole context is dropped per training example")
-  command.add_argument("--context-mode", default="categories", choices=("categories", "item"),
+  command.add_argument("--context-mode", default=TrainerConfig.context_mode, choices=CONTEXT_MODES,
                        help="pseudo-context and model context: categories only, or also the "
                        "item id")
   command.add_argument("--beam-arg", action="append", default=None, dest="beam_args",
@@ -266,6 +270,7 @@ def _print_inputs(checked, where: Optional[str] = None) -> None:
 
 
 def _daily(args: argparse.Namespace) -> None:
+  from ctxrec.components.history_state_inferrer.config import HistoryStateInferrerConfig  # pylint: disable=g-import-not-at-top
   from ctxrec.components.state_publisher.config import StatePublisherConfig  # pylint: disable=g-import-not-at-top
   from ctxrec.pipeline import config as pipeline_config  # pylint: disable=g-import-not-at-top
   from ctxrec.pipeline import local_runner, run_log  # pylint: disable=g-import-not-at-top
@@ -279,6 +284,7 @@ def _daily(args: argparse.Namespace) -> None:
       store_uri=args.store or pipeline_config.default_store_uri(out),
       serving_date=args.serving_date, enable_cache=args.cache,
       publisher=StatePublisherConfig(keep_versions=args.keep_versions),
+      inferrer=HistoryStateInferrerConfig(timestamp_unit=args.timestamp_unit),
       beam_pipeline_args=(tuple(args.beam_args) if args.beam_args
                           else pipeline_config.DEFAULT_BEAM_ARGS))
   print(f"[ctxrec] full log: {run_log.attach(out)}", file=sys.stderr)
@@ -362,8 +368,10 @@ def _compile_kfp(args: argparse.Namespace) -> None:
                beam_pipeline_args=tuple(beam_presets.beam_args(beam)))
   if args.pipeline == "daily":
     from ctxrec.pipeline.config import DailyPipelineConfig  # pylint: disable=g-import-not-at-top
-    config = DailyPipelineConfig(model_dir=args.model_uri, serving_date=args.serving_date,
-                                 store_uri=args.store, **where)
+    from ctxrec.components.history_state_inferrer.config import HistoryStateInferrerConfig  # pylint: disable=g-import-not-at-top
+    config = DailyPipelineConfig(
+        model_dir=args.model_uri, serving_date=args.serving_date, store_uri=args.store,
+        inferrer=HistoryStateInferrerConfig(timestamp_unit=args.timestamp_unit), **where)
   else:
     config = _pipeline_config(args, serving_uri=args.serving_dir, **where)
   compiler.compile_pipeline(config, args.image, args.out)

@@ -30,23 +30,23 @@ class GeneratorConfig:
   group_pi_mix: float = 0.3
 
   # Sessions.
-  p_follow: float = 0.4  # P(intent drawn from the user's interests), else from pi.
+  p_follow: float = 0.2  # P(intent drawn from the user's interests), else from pi.
   views_per_session_mean: float = 1.5  # Views per session = 1 + Poisson(this).
   p_convert: float = 0.5  # P(a session ends in a conversion).
-  p_convert_viewed: float = 0.5  # P(the conversion looks at a viewed item: a random view).
+  p_convert_viewed: float = 0.2  # P(the conversion looks at a viewed item: a random view).
   p_offcategory_view: float = 0.3  # P(a view's category is drawn from pi, not the intent).
   p_convert_direct: float = 0.2  # P(a converting session has no views, only the conversion).
 
   # Latent taste: items and users have a style; the fresh conversion draw favours the user's.
   num_styles: int = 8  # Styles 0..S-1, uniform over items and over users.
-  taste_strength: float = 50.0  # beta: P(i | c, u) ∝ pop_c(i) * (1 + beta [style_i == style_u]).
+  taste_strength: float = 100.0  # beta: P(i | c, u) ∝ pop_c(i) * (1 + beta [style_i == style_u]).
 
   # New users: their sessions all fall in the last `new_user_days` days (cold start in eval).
   new_user_share: float = 0.1
   new_user_days: int = 7
 
   # Catalog.
-  item_zipf_exponent: float = 0.7  # Item popularity in its category ~ 1/(rank+1)^s.
+  item_zipf_exponent: float = 1.0  # Item popularity in its category ~ 1/(rank+1)^s.
   category_zipf_exponent: float = 0.8  # Category popularity pi ~ 1/(rank+1)^s.
   min_items_per_category: int = 5  # Items every category gets as their primary category.
   p_unsorted_categories: float = 0.5  # P(an item lists its categories in a random order).

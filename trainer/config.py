@@ -2,7 +2,10 @@
 import dataclasses
 from typing import Any, Dict, Mapping, Tuple
 
-CONTEXT_MODES = ("categories", "item")
+MODE_CATEGORIES = "categories"  # the context carries its categories (and confidences)
+MODE_ITEM = "item"  # ... and the viewed item's id
+CONTEXT_MODES = (MODE_CATEGORIES, MODE_ITEM)
+DEFAULT_CONTEXT_MODE = MODE_CATEGORIES  # measured best on demo (README "Evaluation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,7 +19,7 @@ class TrainerConfig:
   feed_forward_dim: int = 128
   dropout: float = 0.1
   use_context: bool = True  # False: the history-only baseline, with no context input at all
-  context_mode: str = "categories"  # "item": the context also carries the item id
+  context_mode: str = DEFAULT_CONTEXT_MODE  # one of CONTEXT_MODES
   context_dropout: float = 0.5  # the whole context is dropped per example at this rate
   # Share of item ids (history, context, label) that training replaces by an out-of-vocabulary
   # id, so items added after training (which hash to those ids) get a usable embedding.

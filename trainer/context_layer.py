@@ -1,7 +1,7 @@
 """The context layer: what the user is looking at now, dropped as a whole per training example."""
 import tensorflow as tf
 
-from ctxrec.trainer.config import TrainerConfig
+from ctxrec.trainer.config import MODE_ITEM, TrainerConfig
 
 
 def weighted_category_bag(category_embedding, category_ids, confidences) -> tf.Tensor:
@@ -24,7 +24,7 @@ class ContextLayer(tf.keras.layers.Layer):
     self._rate = config.context_dropout
     self._seed = config.seed
     self.category_embedding = category_embedding
-    self.item_embedding = item_embedding if config.context_mode == "item" else None
+    self.item_embedding = item_embedding if config.context_mode == MODE_ITEM else None
 
   def call(self, category_ids, confidences, item_ids=None, training=False):
     vector = weighted_category_bag(self.category_embedding, category_ids, confidences)

@@ -120,7 +120,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     model_dir = pushed_model.model_dir(pushed)
     encoder = EncodeHistory(model_dir)  # fails early on a model without encode_history
     tables = input_tables.locate_tables(exec_properties[keys.INPUT_BASE])
-    scan = input_tables.scan_events(tables.events, input_tables.load_items_once(tables.items))
+    scan = input_tables.scan_events(tables.events, input_tables.load_items_once(tables.items),
+                                    rules=input_tables.TimestampRules(config.timestamp_unit))
     day = serving_day(exec_properties.get(keys.SERVING_DATE) or "", scan, tables.events)
     version = StatesVersion(pushed_model.model_version(pushed), day_to_date(day))
     logging.info("HistoryStateInferrer: states %s (history_length %d, dimension %d) from %s",
@@ -163,7 +164,7 @@ class StatesJob:
     items = self.tables.items
     _ = (pipeline
          | "ReadConversions" >> events_io.ReadUserConversions(  # pylint: disable=no-value-for-parameter
-             self.tables.events, self.day * SECONDS_PER_DAY, items)
+             self.tables.events, self.day * SECONDS_PER_DAY, items, self.config.timestamp_unit)
          | "ByUser" >> beam.GroupByKey()
          | "History" >> beam.ParDo(_UserHistory(items, self.day, self.history_length))
          | "EncodeHistory" >> RunInference(handler)

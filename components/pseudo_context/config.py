@@ -6,9 +6,8 @@ from typing import Optional
 
 from ctxrec.components.json_config import JsonConfig
 
-MODE_CATEGORIES = "categories"  # context carries categories only (context_item_id stays empty)
-MODE_ITEM = "item"  # context also carries the (possibly substituted) item id
-MODES = (MODE_CATEGORIES, MODE_ITEM)
+from ctxrec.trainer.config import CONTEXT_MODES as MODES  # categories only, or also the item id
+from ctxrec.trainer.config import DEFAULT_CONTEXT_MODE, MODE_CATEGORIES, MODE_ITEM  # pylint: disable=unused-import
 # Used when p_substitute / p_other_category are left to fitting but train has too few real
 # contexts to fit them from.
 FALLBACK_P_SUBSTITUTE = 0.3
@@ -27,7 +26,7 @@ class PseudoContextConfig(JsonConfig):
   p_substitute: Optional[float] = None  # chance the label gives way to a popular sibling
   confidence_jitter: float = 0.2  # std-dev of the log-normal noise on each confidence
   p_drop_secondary: float = 0.3  # chance each secondary category is dropped
-  mode: str = MODE_CATEGORIES
+  mode: str = DEFAULT_CONTEXT_MODE  # the Trainer's context_mode
   seed: int = 0
 
   def __post_init__(self):

@@ -1,7 +1,7 @@
 """Typed parameters of RetrievalEvaluator: the blessing thresholds, the bootstrap, the ceiling."""
 import dataclasses
 
-from ctxrec.trainer.config import CONTEXT_MODES
+from ctxrec.trainer.config import CONTEXT_MODES, DEFAULT_CONTEXT_MODE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,7 +21,7 @@ class EvaluatorConfig:
   no_context_ratio: float = 0.9
   bootstrap_samples: int = 1000
   seed: int = 0
-  context_mode: str = "categories"
+  context_mode: str = DEFAULT_CONTEXT_MODE
 
   def __post_init__(self):
     for name in ("margin", "no_context_floor_margin"):

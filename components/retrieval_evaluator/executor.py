@@ -87,7 +87,8 @@ class Executor(base_executor.BaseExecutor):
     model, baseline = _load(input_dict[keys.MODEL]), _load(input_dict[keys.BASELINE_MODEL])
     catalog = methods.Catalog.load(tables.items)
     eval_start = epoch_day(examples.get_string_custom_property(example_gen_keys.EVAL_START_DATE))
-    counts = methods.train_counts(tables.events, catalog, eval_start * SECONDS_PER_DAY)
+    unit = examples.get_string_custom_property(example_gen_keys.TIMESTAMP_UNIT) or "s"
+    counts = methods.train_counts(tables.events, catalog, eval_start * SECONDS_PER_DAY, unit)
     requests = exported_model.example_requests(
         _eval_files(examples), model.signatures[f.SIGNATURE_SERVING_DEFAULT])
     logging.info("RetrievalEvaluator: %d eval examples (%d with context) x %d items",

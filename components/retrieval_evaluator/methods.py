@@ -46,19 +46,27 @@ class TrainCounts:
   events: np.ndarray  # events of any type: 0 means the item is unseen in training
 
 
-def train_counts(events_path: str, catalog: Catalog, before: int) -> TrainCounts:
-  """Conversions and events per catalog item with timestamp < `before` (the train period)."""
-  conversions = np.zeros(len(catalog.items), np.int64)
-  events = np.zeros(len(catalog.items), np.int64)
-  for _, frame in input_tables.iter_batches(events_path, f.EVENTS_COLUMNS):
-    timestamps, _ = input_tables.parse_timestamps(frame[f.TIMESTAMP])
-    train = timestamps < before
-    rows = catalog.positions(frame[f.ITEM_ID].to_numpy()[train])
-    converted = frame[f.EVENT_TYPE].to_numpy()[train] == f.EVENT_CONVERSION
-    known = rows >= 0
-    events += np.bincount(rows[known], minlength=events.size)
-    conversions += np.bincount(rows[known & converted], minlength=conversions.size)
-  return TrainCounts(conversions, events)
+def train_counts(events_path: str, catalog: Catalog, before: int,
+                 timestamp_unit: str = "s") -> TrainCounts:
+  """Conversions and events per catalog item with timestamp < `before` (the train period),
+  each distinct event once, as SequenceExampleGen counts them."""
+  hashes, rows, converted = [], [], []
+  for _, frame in input_tables.iter_batches(events_path, f.EVENTS_COLUMNS, timestamp_unit):
+    seconds, _ = input_tables.parse_timestamps(frame[f.TIMESTAMP], timestamp_unit)
+    train = seconds < before
+    known = catalog.positions(frame[f.ITEM_ID].to_numpy()[train])
+    keep = known >= 0
+    hashes.append(input_tables.event_hashes(*(frame[c].to_numpy()[train][keep] for c in (
+        f.USER_ID, f.ITEM_ID, f.EVENT_TYPE)), seconds[train][keep]))
+    rows.append(known[keep])
+    converted.append(frame[f.EVENT_TYPE].to_numpy()[train][keep] == f.EVENT_CONVERSION)
+  if not rows:
+    empty = np.zeros(len(catalog.items), np.int64)
+    return TrainCounts(empty, empty.copy())
+  first = input_tables.first_occurrences(np.concatenate(hashes))
+  rows, converted = np.concatenate(rows)[first], np.concatenate(converted)[first]
+  return TrainCounts(np.bincount(rows[converted], minlength=len(catalog.items)),
+                     np.bincount(rows, minlength=len(catalog.items)))
 
 
 def context_weights(requests: exported_model.EvalRequests, catalog: Catalog) -> np.ndarray:

@@ -19,6 +19,8 @@ from typing import Dict, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
+from ctxrec.trainer.config import MODE_CATEGORIES, MODE_ITEM
+
 # ---- Methods and modes, named once for the evaluator, its report and the tools. ----
 CONTEXTUAL = "contextual"
 HISTORY_ONLY = "history_only"
@@ -37,7 +39,7 @@ ORACLE_METHODS = (ORACLE_CONTEXTUAL, ORACLE_CONTEXT_ITEM, ORACLE_CONTEXT_CATEGOR
                   ORACLE_HISTORY)  # synthetic data only (ground truth)
 CONTEXT_FREE_ORACLES = (ORACLE_HISTORY,)  # the other oracles need a real context
 # The oracle that sees what the model's context carries (TrainerConfig.context_mode): its ceiling.
-CONTEXT_MODE_CEILINGS = {"categories": ORACLE_CONTEXT_CATEGORIES, "item": ORACLE_CONTEXT_ITEM}
+CONTEXT_MODE_CEILINGS = {MODE_CATEGORIES: ORACLE_CONTEXT_CATEGORIES, MODE_ITEM: ORACLE_CONTEXT_ITEM}
 
 REAL_CONTEXT = "real_context"  # the eval example's logged request context
 NO_CONTEXT = "no_context"  # the context removed, as for a request without one

@@ -1,6 +1,5 @@
 """SequenceExampleGen executor: validates the input tables, then builds examples with Beam."""
 import logging
-import os
 from typing import Any, Dict
 
 import apache_beam as beam
@@ -14,7 +13,6 @@ from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen import spec_keys as keys
 from ctxrec.components.sequence_example_gen import split_plan
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig, day_to_date
-from ctxrec.components.sequence_example_gen.input_tables import InputError
 from ctxrec.transform import features as f
 
 METRICS_NAMESPACE = "ctxrec.sequence_example_gen"

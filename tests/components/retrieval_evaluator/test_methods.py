@@ -68,6 +68,18 @@ def test_train_counts_count_conversions_and_any_event_before_the_eval_start(tmp_
   np.testing.assert_array_equal(counts.events, TRAIN_EVENTS)
 
 
+def test_train_counts_count_each_distinct_event_once_in_the_run_unit(tmp_path):
+  events = pd.DataFrame({
+      f.USER_ID: ["u", "u", "u", "v"],
+      f.ITEM_ID: ["b", "b", "b", "b"],
+      f.EVENT_TYPE: ["conversion", "conversion", "conversion", "conversion"],
+      f.TIMESTAMP: np.array([20_000, 20_000, 21_000, 20_000], dtype=np.int64)})  # ms
+  path = str(tmp_path / "events.parquet")
+  events.to_parquet(path)
+  counts = methods.train_counts(path, _catalog(), before=1000, timestamp_unit="ms")
+  np.testing.assert_array_equal(counts.conversions, [0, 3, 0, 0, 0])  # the copy is dropped
+
+
 def test_slices_select_the_right_rows():
   masks = methods.slice_masks(_requests(), _catalog(), TRAIN_EVENTS)
   assert list(masks) == list(m.SLICES)

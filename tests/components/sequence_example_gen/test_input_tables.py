@@ -4,7 +4,9 @@ import os
 import pandas as pd
 import pytest
 
+from ctxrec.components.sequence_example_gen import example_builder
 from ctxrec.components.sequence_example_gen import input_tables
+from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
 from ctxrec.components.sequence_example_gen.input_tables import InputError
 from ctxrec.transform import features as f
 
@@ -166,6 +168,12 @@ def test_categories_are_ordered_by_confidence_primary_first(write_tables):
               for d in (primary_first, shuffled)]
   assert catalogs[0] == catalogs[1]
   assert catalogs[0]["a"] == input_tables.Item(("c1", "c2", "c3"), (0.9, 0.5, 0.5))
+  events = [(T0, "conversion", "b"), (T0 + 86400, "view", "a"), (T0 + 86460, "conversion", "a")]
+  built = [[(split, example.SerializeToString(deterministic=True))
+            for split, example in example_builder.build_user_examples(
+                "u1", events, catalog, ("US", "25-34"), SequenceExampleGenConfig(), 0)]
+           for catalog in catalogs]
+  assert built[0] == built[1]  # the same examples, primary category first in every feature
 
 
 def test_integer_ids_in_parquet_become_strings(write_tables):
