@@ -22,24 +22,24 @@ class GeneratorConfig:
   # Users: activity and long-term interests.
   sessions_per_user_mean: float = 15.0  # Poisson mean of sessions at average activity.
   activity_sigma: float = 0.75  # Activity ~ LogNormal(-sigma^2/2, sigma): mean 1.
-  core_interests_min: int = 1  # A user concentrates on min..max categories...
-  core_interests_max: int = 3
-  interest_weight_alpha: float = 1.0  # ...weighted by Dirichlet(alpha).
+  core_interests_min: int = 4  # A user concentrates on min..max categories...
+  core_interests_max: int = 8
+  interest_weight_alpha: float = 5.0  # ...weighted by Dirichlet(alpha).
   # Preference of a (country, age) group: (1 - mix) * Dirichlet(alpha) + mix * pi.
   group_dirichlet_alpha: float = 0.2
   group_pi_mix: float = 0.3
 
   # Sessions.
-  p_follow: float = 0.2  # P(intent drawn from the user's interests), else from pi.
+  p_follow: float = 0.8  # P(intent drawn from the user's interests), else from pi.
   views_per_session_mean: float = 1.5  # Views per session = 1 + Poisson(this).
   p_convert: float = 0.5  # P(a session ends in a conversion).
-  p_convert_viewed: float = 0.2  # P(the conversion looks at a viewed item: a random view).
+  p_convert_viewed: float = 0.5  # P(the conversion looks at a viewed item: a random view).
   p_offcategory_view: float = 0.3  # P(a view's category is drawn from pi, not the intent).
   p_convert_direct: float = 0.2  # P(a converting session has no views, only the conversion).
 
   # Latent taste: items and users have a style; the fresh conversion draw favours the user's.
   num_styles: int = 8  # Styles 0..S-1, uniform over items and over users.
-  taste_strength: float = 100.0  # beta: P(i | c, u) ∝ pop_c(i) * (1 + beta [style_i == style_u]).
+  taste_strength: float = 30.0  # beta: P(i | c, u) ∝ pop_c(i) * (1 + beta [style_i == style_u]).
 
   # New users: their sessions all fall in the last `new_user_days` days (cold start in eval).
   new_user_share: float = 0.1

@@ -190,7 +190,7 @@ def test_old_ground_truth_without_the_new_columns_is_the_process_without_them():
 MC_CONFIG = GeneratorConfig(num_users=1, num_items=40, num_categories=4, num_days=1, num_styles=3,
                             taste_strength=4.0, p_offcategory_view=0.3, p_convert_direct=0.2,
                             p_convert=1.0, p_convert_viewed=0.6, views_per_session_mean=1.5,
-                            p_follow=0.5)
+                            p_follow=0.5, core_interests_min=1, core_interests_max=3)
 MC_SESSIONS = 300_000
 MC_STYLE = 1
 
@@ -305,7 +305,8 @@ def test_top_k_equals_a_full_sort_of_the_probabilities(tiny):
 def test_top_k_of_the_candidate_cells_equals_a_full_sort(tmp_path):
   """A skewed world: cells larger than k (pruned) and categories smaller than k (zero fill)."""
   config = GeneratorConfig(num_users=300, num_items=80, num_categories=6, num_days=10,
-                           num_styles=2, min_items_per_category=2, category_zipf_exponent=2.0)
+                           num_styles=2, min_items_per_category=2, category_zipf_exponent=2.0,
+                           core_interests_min=1, core_interests_max=3)
   generator.generate(config, 6, str(tmp_path / "skewed"))
   truth = oracle.load_ground_truth(str(tmp_path / "skewed"))
   category_sizes = np.bincount(truth.primary)
