@@ -30,11 +30,11 @@ class GeneratorConfig:
   group_pi_mix: float = 0.3
 
   # Sessions.
-  p_follow: float = 0.8  # P(intent drawn from the user's interests), else from pi.
+  p_follow: float = 0.6  # P(intent drawn from the user's interests), else from pi.
   views_per_session_mean: float = 1.5  # Views per session = 1 + Poisson(this).
   p_convert: float = 0.5  # P(a session ends in a conversion).
   p_convert_viewed: float = 0.5  # P(the conversion looks at a viewed item: a random view).
-  p_offcategory_view: float = 0.3  # P(a view's category is drawn from pi, not the intent).
+  p_offcategory_view: float = 0.5  # P(a view's category is drawn from pi, not the intent).
   p_convert_direct: float = 0.2  # P(a converting session has no views, only the conversion).
 
   # Latent taste: items and users have a style; the fresh conversion draw favours the user's.
@@ -102,5 +102,5 @@ PROFILES: Dict[str, GeneratorConfig] = {
     # the same item.
     "sparse": GeneratorConfig(num_users=10000, num_items=50000, num_categories=100, num_days=9,
                               sessions_per_user_mean=2.2, views_per_session_mean=2.0,
-                              p_convert=0.1, p_convert_viewed=0.65),
+                              p_convert=0.1, p_convert_viewed=0.65, p_offcategory_view=0.3),
 }
