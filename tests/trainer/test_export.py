@@ -133,4 +133,4 @@ def test_real_context_lifts_recall_at_50(signatures, eval_requests, tiny_data):
     inputs = {name: value[has] for name, value in requests.items()}
     ranks = methods.model_ranks(signatures, item_embeddings, inputs, positions)
     recall[mode] = metrics.metrics_from_ranks(ranks)["recall@50"]
-  assert recall["real"] > recall["none"] + 0.1, recall
+  assert recall["real"] > 1.2 * recall["none"], recall

@@ -25,7 +25,9 @@ def _histories_by_pandas(data_dir: str, day: int, length: int) -> dict:
   """The contract spelled independently: catalogued conversions before the day, last `length`."""
   events = pd.read_parquet(os.path.join(data_dir, "events.parquet"))
   items = pd.read_parquet(os.path.join(data_dir, "items.parquet"))
-  primary = dict(zip(items[f.ITEM_ID], (c[0] for c in items[f.CATEGORIES])))
+  primary = dict(zip(items[f.ITEM_ID],  # the highest-confidence category, whatever the order
+                     (c[int(np.argmax(w))] for c, w in zip(items[f.CATEGORIES],
+                                                          items[f.CONFIDENCES]))))
   events = events[(events[f.EVENT_TYPE] == f.EVENT_CONVERSION) &
                   (events[f.TIMESTAMP] < day * SECONDS_PER_DAY) &
                   events[f.ITEM_ID].isin(primary)]
