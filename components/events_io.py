@@ -35,7 +35,7 @@ def _csv_tables(path: str, timestamp_unit: str) -> Iterator[pa.Table]:
 
 def _read_tables(pipeline: beam.Pipeline, path: str, timestamp_unit: str) -> beam.PCollection:
   """The events file as typed Arrow tables of the events columns."""
-  if path.endswith(".parquet"):
+  if input_tables.is_parquet(path):
     return (pipeline
             | "ReadParquet" >> beam.io.ReadFromParquetBatched(path, columns=list(f.EVENTS_COLUMNS))
             | "Typed" >> beam.Map(input_tables.typed, path, timestamp_unit))

@@ -66,7 +66,8 @@ def _add_daily(commands) -> None:
   daily.add_argument("--store", default=None,
                      help="state store URI: sqlite:///PATH or redis://HOST:PORT/DB "
                      "(default: sqlite under OUT)")
-  daily.add_argument("--timestamp-unit", default="s", choices=("s", "ms"),
+  from ctxrec.components.sequence_example_gen.config import TIMESTAMP_UNITS  # pylint: disable=g-import-not-at-top
+  daily.add_argument("--timestamp-unit", default="s", choices=tuple(TIMESTAMP_UNITS),
                      help="unit of integer event timestamps, as for `ctxrec run`")
   daily.add_argument("--keep-versions", type=int, default=3,
                      help="versions the store keeps; older ones are deleted after the flip")

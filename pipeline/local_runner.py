@@ -74,8 +74,8 @@ def run_local(config: PipelineConfig,
   try:
     if on_checked is not None:
       on_checked(checked)
-    for line in input_tables.drop_messages(checked.scan) + list(checked.warnings):
-      logging.info("input checks: %s", line)  # the console got the warnings from on_checked
+    for line in checked.warnings:  # SequenceExampleGen logs the drops themselves
+      logging.info("input checks: %s", line)  # the console got them from on_checked
     return _run_training(config, checked)
   except Exception as exc:  # pylint: disable=broad-except
     if preflight.find_in_chain(exc, preflight.REJECTIONS) is not None:

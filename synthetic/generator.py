@@ -209,8 +209,7 @@ class _Events:
   timestamp: np.ndarray  # (E,) epoch seconds.
   is_conversion: np.ndarray  # (E,) bool.
   conversions: np.ndarray  # (K,) event indices of the conversions.
-  direct: np.ndarray  # (K,) bool: the conversion's session has no views.
-  last_view: np.ndarray  # (K,) item index of the session's last view, -1 if direct.
+  last_view: np.ndarray  # (K,) item index of the session's last view, -1 if direct (no views).
 
 
 @dataclass(frozen=True)
@@ -496,7 +495,7 @@ def _draw_events(config: GeneratorConfig, catalog: _Catalog, sessions: _Sessions
   fresh = _sample_fresh(config, catalog, sessions.intent[owner], sessions.style[owner], rng)
   item[conversions] = np.where(chose_viewed, looked_at, fresh)
   last_view = np.where(views > 0, item[conversions - 1], -1)
-  return _Events(session, item, timestamp, is_conversion, conversions, direct[owner], last_view)
+  return _Events(session, item, timestamp, is_conversion, conversions, last_view)
 
 
 # ---- Tables. ----
@@ -545,7 +544,7 @@ def _ground_truth_table(catalog: _Catalog, users: _Users, sessions: _Sessions, e
       _list_array(interests, lengths),
       _list_array(weights, lengths),
       pa.array(users.style[owner], pa.int32()),
-      pa.array(events.direct, pa.bool_()),
+      pa.array(events.last_view < 0, pa.bool_()),  # direct: the session has no views
   ], schema=GROUND_TRUTH_SCHEMA)
 
 

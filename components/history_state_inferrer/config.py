@@ -2,7 +2,7 @@
 import dataclasses
 
 from ctxrec.components.json_config import JsonConfig
-from ctxrec.components.sequence_example_gen.config import TIMESTAMP_UNITS
+from ctxrec.components.sequence_example_gen.config import check_timestamp_unit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,6 +17,4 @@ class HistoryStateInferrerConfig(JsonConfig):
     if not 1 <= self.min_batch_size <= self.max_batch_size:
       raise ValueError(f"need 1 <= min_batch_size <= max_batch_size, got {self.min_batch_size} "
                        f"and {self.max_batch_size}")
-    if self.timestamp_unit not in TIMESTAMP_UNITS:
-      raise ValueError(f"timestamp_unit must be one of {', '.join(TIMESTAMP_UNITS)}, got "
-                       f"{self.timestamp_unit!r}")
+    check_timestamp_unit(self.timestamp_unit)

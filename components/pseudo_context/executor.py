@@ -24,7 +24,6 @@ from ctxrec.transform import features as f
 METRICS_NAMESPACE = "ctxrec.pseudo_context"
 COUNTS = ("examples",) + pseudo_context.Outcome._fields
 SUMMARY_FILE = "augmentation.json"
-FITTED = ("p_other_category", "p_substitute")  # when None, set by pseudo_context.fit
 
 
 def config_from_exec_properties(exec_properties: Dict[str, Any]) -> PseudoContextConfig:
@@ -155,16 +154,17 @@ def _copy_split(source, examples, split: str) -> None:
 
 def _fitted_from(config: PseudoContextConfig, stats: ContextStats) -> str:
   """Where each probability of the summary comes from (`config` as given, before fitting)."""
+  measured = pseudo_context.estimates(stats)
   sources = []
-  for name in FITTED:
+  for name in pseudo_context.FITTED:
     if getattr(config, name) is not None:
       sources.append(f"{name} set in the config")
+    elif measured[name] is not None:
+      sources.append(f"{name} fitted")
     elif stats.real < MIN_REAL_CONTEXTS_TO_FIT:
       sources.append(f"{name} a fallback")
-    elif name == "p_substitute" and not stats.same_category:
-      sources.append(f"{name} a fallback (no logged context shares its label's category)")
     else:
-      sources.append(f"{name} fitted")
+      sources.append(f"{name} a fallback (no logged context shares its label's category)")
   return (f"{', '.join(sources)}; {stats.real} train examples have a logged context (fitting "
           f"needs {MIN_REAL_CONTEXTS_TO_FIT})")
 

@@ -11,7 +11,7 @@ seed and the example's canonical bytes, so Beam bundling cannot change it.
 """
 import hashlib
 import dataclasses
-from typing import Iterable, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -61,6 +61,20 @@ class ContextStats(NamedTuple):
     return ContextStats(*(a + b for a, b in zip(self, other)))
 
 
+def _draw_skipping(ends: np.ndarray, skip: Optional[int],
+                   rng: np.random.Generator) -> Optional[int]:
+  """An index drawn by the weights whose cumulative sums are `ends`, never `skip`; None when
+  nothing else has weight."""
+  skipped = int(ends[skip] - (ends[skip - 1] if skip else 0)) if skip is not None else 0
+  total = (int(ends[-1]) if len(ends) else 0) - skipped
+  if total <= 0:
+    return None
+  target = int(rng.integers(total))
+  if skip is not None and target >= ends[skip] - skipped:
+    target += skipped  # step over the skipped entry's share
+  return int(np.searchsorted(ends, target, side="right"))
+
+
 class CategoryPool:
   """The train labels of one primary category, drawn in proportion to their label counts."""
 
@@ -68,8 +82,7 @@ class CategoryPool:
     ordered = sorted(counted, key=lambda entry: entry[0].item_id)  # independent of input order
     self._items = [item for item, _ in ordered]
     self._index = {item.item_id: i for i, item in enumerate(self._items)}
-    self._counts = np.asarray([count for _, count in ordered], dtype=np.int64)
-    self._ends = np.cumsum(self._counts)
+    self._ends = np.cumsum(np.asarray([count for _, count in ordered], dtype=np.int64))
 
   @property
   def total(self) -> int:
@@ -77,15 +90,8 @@ class CategoryPool:
 
   def draw(self, exclude: bytes, rng: np.random.Generator) -> Optional[Item]:
     """An item other than `exclude` by popularity, or None when the category has no other."""
-    skip = self._index.get(exclude)
-    skipped = int(self._counts[skip]) if skip is not None else 0
-    total = (int(self._ends[-1]) if len(self._ends) else 0) - skipped
-    if total <= 0:
-      return None
-    target = int(rng.integers(total))
-    if skip is not None and target >= self._ends[skip] - skipped:
-      target += skipped  # step over the excluded item's share
-    return self._items[int(np.searchsorted(self._ends, target, side="right"))]
+    index = _draw_skipping(self._ends, self._index.get(exclude), rng)
+    return None if index is None else self._items[index]
 
 
 class LabelPools:
@@ -104,16 +110,8 @@ class LabelPools:
 
   def draw_other(self, category: bytes, rng: np.random.Generator) -> Optional[Item]:
     """A label of another primary category, categories weighted by their label counts."""
-    skip = self._index.get(category)
-    skipped = self._pools[skip].total if skip is not None else 0
-    total = (int(self._ends[-1]) if len(self._ends) else 0) - skipped
-    if total <= 0:
-      return None
-    target = int(rng.integers(total))
-    if skip is not None and target >= self._ends[skip] - skipped:
-      target += skipped
-    pool = self._pools[int(np.searchsorted(self._ends, target, side="right"))]
-    return pool.draw(b"", rng)
+    index = _draw_skipping(self._ends, self._index.get(category), rng)
+    return None if index is None else self._pools[index].draw(b"", rng)
 
 
 def example_rng(seed: int, serialized: bytes) -> np.random.Generator:
@@ -149,18 +147,29 @@ def context_stats(serialized: bytes) -> ContextStats:
   return ContextStats(real=1, same_category=1, substituted=int(context.item_id != label.item_id))
 
 
+FITTED = ("p_other_category", "p_substitute")  # the probabilities a config may leave to fitting
+_FALLBACKS = {"p_other_category": config_lib.FALLBACK_P_OTHER_CATEGORY,
+              "p_substitute": config_lib.FALLBACK_P_SUBSTITUTE}
+
+
+def estimates(stats: ContextStats) -> Dict[str, Optional[float]]:
+  """Each fitted probability as the logged contexts measure it; None where they are too few."""
+  enough = stats.real >= config_lib.MIN_REAL_CONTEXTS_TO_FIT
+  return {"p_other_category": stats.other_category / stats.real if enough else None,
+          "p_substitute": (stats.substituted / stats.same_category
+                           if enough and stats.same_category else None)}
+
+
 def fit(config: PseudoContextConfig, stats: ContextStats) -> PseudoContextConfig:
   """The config with the probabilities left to fitting set from the logged contexts' statistics
   (or fallbacks when there are too few of them)."""
-  enough = stats.real >= config_lib.MIN_REAL_CONTEXTS_TO_FIT
-  p_other = (stats.other_category / stats.real if enough
-             else config_lib.FALLBACK_P_OTHER_CATEGORY)
-  p_substitute = (stats.substituted / stats.same_category if enough and stats.same_category
-                  else config_lib.FALLBACK_P_SUBSTITUTE)
-  return dataclasses.replace(
-      config,
-      p_other_category=p_other if config.p_other_category is None else config.p_other_category,
-      p_substitute=p_substitute if config.p_substitute is None else config.p_substitute)
+  measured = estimates(stats)
+  chosen = {}
+  for name in FITTED:
+    given = getattr(config, name)
+    chosen[name] = (given if given is not None
+                    else measured[name] if measured[name] is not None else _FALLBACKS[name])
+  return dataclasses.replace(config, **chosen)
 
 
 def read_label(example: tf.train.Example) -> Optional[Item]:
@@ -233,7 +242,7 @@ def augment(serialized: bytes, pools: LabelPools,
   """One serialized train example with its context, and what happened: its logged context
   untouched (use_real_context), else a pseudo-context, or none (prob. 1 - rate)."""
   example = tf.train.Example.FromString(serialized)
-  logged = read_context(example) is not None
+  logged = bool(_values(example, f.CONTEXT_CATEGORIES))  # what read_context tests
   if config.use_real_context and logged:
     return serialized, Outcome(real_context=True)
   label = read_label(example)

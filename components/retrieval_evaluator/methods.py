@@ -53,13 +53,14 @@ def train_counts(events_path: str, catalog: Catalog, before: int,
   hashes, rows, converted = [], [], []
   for _, frame in input_tables.iter_batches(events_path, f.EVENTS_COLUMNS, timestamp_unit):
     seconds, _ = input_tables.parse_timestamps(frame[f.TIMESTAMP], timestamp_unit)
-    train = seconds < before
+    train = np.flatnonzero(seconds < before)
     known = catalog.positions(frame[f.ITEM_ID].to_numpy()[train])
-    keep = known >= 0
-    hashes.append(input_tables.event_hashes(*(frame[c].to_numpy()[train][keep] for c in (
-        f.USER_ID, f.ITEM_ID, f.EVENT_TYPE)), seconds[train][keep]))
-    rows.append(known[keep])
-    converted.append(frame[f.EVENT_TYPE].to_numpy()[train][keep] == f.EVENT_CONVERSION)
+    kept = train[known >= 0]
+    user_ids, item_ids, event_types = (frame[c].to_numpy()[kept]
+                                       for c in (f.USER_ID, f.ITEM_ID, f.EVENT_TYPE))
+    hashes.append(input_tables.event_hashes(user_ids, item_ids, event_types, seconds[kept]))
+    rows.append(known[known >= 0])
+    converted.append(event_types == f.EVENT_CONVERSION)
   if not rows:
     empty = np.zeros(len(catalog.items), np.int64)
     return TrainCounts(empty, empty.copy())

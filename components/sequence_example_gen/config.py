@@ -39,9 +39,7 @@ class SequenceExampleGenConfig(JsonConfig):
       raise ValueError(f"eval_days must be >= 1, got {self.eval_days}")
     if self.min_train_examples < 1:
       raise ValueError(f"min_train_examples must be >= 1, got {self.min_train_examples}")
-    if self.timestamp_unit not in TIMESTAMP_UNITS:
-      raise ValueError(f"timestamp_unit must be one of {', '.join(TIMESTAMP_UNITS)}, got "
-                       f"{self.timestamp_unit!r}")
+    check_timestamp_unit(self.timestamp_unit)
     if self.eval_start_date:
       epoch_day(self.eval_start_date)
 
@@ -57,6 +55,12 @@ class SequenceExampleGenConfig(JsonConfig):
     if self.eval_start_date:
       return epoch_day(self.eval_start_date)
     return last_day - self.eval_window_days(first_day, last_day) + 1
+
+
+def check_timestamp_unit(unit: str) -> None:
+  """Every reader of the events takes one of these units; anything else is a config error."""
+  if unit not in TIMESTAMP_UNITS:
+    raise ValueError(f"timestamp_unit must be one of {', '.join(TIMESTAMP_UNITS)}, got {unit!r}")
 
 
 def epoch_day(date: str) -> int:

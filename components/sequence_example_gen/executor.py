@@ -45,7 +45,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     users = input_tables.load_users(tables.users, config.demographic_columns)
     scan = input_tables.scan_events(tables.events, catalog, users if tables.users else None,
                                     input_tables.TimestampRules(config.timestamp_unit))
-    _log_drops(scan)
+    for line in input_tables.drop_messages(scan):
+      logging.warning(line)
     plan = split_plan.plan_split(config, scan, tables.events)
     eval_start_day = plan.eval_start_day
     del catalog, users  # Beam workers load their own copies.
@@ -83,9 +84,4 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     result.wait_until_finish()
     return {split: examples_io.counter(result, METRICS_NAMESPACE, keys.example_count(split))
             for split in f.SPLITS}
-
-
-def _log_drops(scan: input_tables.EventsScan) -> None:
-  for line in input_tables.drop_messages(scan):
-    logging.warning(line)
 

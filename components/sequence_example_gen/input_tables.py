@@ -33,6 +33,8 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, TIMESTAMP_UNITS
+from ctxrec.components.sequence_example_gen.config import day_to_date
+from ctxrec.components.sequence_example_gen.config import check_timestamp_unit
 from ctxrec.transform import features as f
 
 BATCH_ROWS = 1 << 16
@@ -83,9 +85,7 @@ class TimestampRules:
   now: Optional[int] = None  # default: the time of the check
 
   def __post_init__(self):
-    if self.unit not in TIMESTAMP_UNITS:
-      raise ValueError(f"timestamp unit must be one of {', '.join(TIMESTAMP_UNITS)}, got "
-                       f"{self.unit!r}")
+    check_timestamp_unit(self.unit)
 
   def latest(self) -> int:
     return (int(time.time()) if self.now is None else self.now) + self.future_slack
@@ -179,7 +179,7 @@ def open_binary(path: str) -> io.BufferedReader:
   return io.BufferedReader(_GFileReader(path), buffer_size=1 << 20)
 
 
-def _is_parquet(path: str) -> bool:
+def is_parquet(path: str) -> bool:
   return path.endswith(".parquet")
 
 
@@ -187,7 +187,7 @@ def _is_parquet(path: str) -> bool:
 def _reading(path: str) -> Iterator[None]:
   """Turns any failure to read a table (empty, truncated, not CSV/Parquet) into an InputError
   naming the file: bad input never ends in a traceback."""
-  name, kind = os.path.basename(path), "Parquet" if _is_parquet(path) else "CSV"
+  name, kind = os.path.basename(path), "Parquet" if is_parquet(path) else "CSV"
   try:
     if tf.io.gfile.stat(path).length == 0:
       raise InputError(f"{name}: the file is empty (0 bytes); a {kind} table needs a header "
@@ -209,7 +209,7 @@ def _csv_parse_options() -> pa_csv.ParseOptions:
 
 def _column_names(path: str) -> List[str]:
   with _reading(path), open_binary(path) as handle:
-    if _is_parquet(path):
+    if is_parquet(path):
       return list(pq.ParquetFile(handle).schema_arrow.names)
     with pa_csv.open_csv(handle, read_options=_csv_read_options(),
                          parse_options=_csv_parse_options()) as reader:
@@ -220,14 +220,14 @@ def _require_columns(path: str, columns: Sequence[str]) -> None:
   present = _column_names(path)
   missing = [c for c in columns if c not in present]
   if missing:
-    hint = "" if _is_parquet(path) else "; the first line of a CSV file must be its header"
+    hint = "" if is_parquet(path) else "; the first line of a CSV file must be its header"
     raise InputError(
         f"{os.path.basename(path)}: missing column(s) {', '.join(missing)} "
         f"(found: {', '.join(present) or 'none'}); add them or rename the columns{hint}")
 
 
 def _raw_batches(path: str, handle, columns: Sequence[str]) -> Iterator[pa.Table]:
-  if _is_parquet(path):
+  if is_parquet(path):
     for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, columns=list(columns)):
       yield pa.Table.from_batches([batch])
     return
@@ -490,27 +490,24 @@ def parse_timestamps(values: pd.Series, unit: str = "s") -> Tuple[np.ndarray, np
     return np.where(bad, 0, np.floor(numeric / per_second)).astype("int64"), bad
 
 
-def _date(seconds: int) -> str:
-  return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).date().isoformat()
-
-
 def _check_plausible(log: ProblemLog, seconds: np.ndarray, bad: np.ndarray, raw: pd.Series,
                      offset: int, rules: TimestampRules) -> np.ndarray:
   """Records timestamps outside the plausible window, with the likely unit slip; returns the
   mask of implausible rows."""
+  latest = rules.latest()  # one cut-off for the whole batch and its message
   early = ~bad & (seconds < rules.earliest)
-  late = ~bad & (seconds > rules.latest())
+  late = ~bad & (seconds > latest)
   if rules.unit == "s":
     slip = late & (seconds > MILLISECONDS_ABOVE)
     slip_problem = "a timestamp in milliseconds, not seconds (pass --timestamp-unit ms)"
   else:
     as_written = seconds * TIMESTAMP_UNITS[rules.unit]  # read as seconds, is it plausible?
-    slip = early & (as_written >= rules.earliest) & (as_written <= rules.latest())
+    slip = early & (as_written >= rules.earliest) & (as_written <= latest)
     slip_problem = "a timestamp in seconds, not milliseconds (drop --timestamp-unit ms)"
   log.check(f.TIMESTAMP, slip_problem, slip, raw, offset)
-  log.check(f.TIMESTAMP, f"a timestamp before {_date(rules.earliest)} (implausible)",
+  log.check(f.TIMESTAMP, f"a timestamp before {day_to_date(rules.earliest // SECONDS_PER_DAY)} (implausible)",
             early & ~slip, raw, offset)
-  log.check(f.TIMESTAMP, f"a timestamp after {_date(rules.latest())} (more than "
+  log.check(f.TIMESTAMP, f"a timestamp after {day_to_date(latest // SECONDS_PER_DAY)} (more than "
             f"{rules.future_slack} s after now)", late & ~slip, raw, offset)
   return early | late
 
