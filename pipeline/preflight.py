@@ -68,14 +68,8 @@ def check_inputs(config: PipelineConfig) -> InputSummary:
   """Every check that needs no pipeline, reading only: an InputError names the file and the
   problem before anything exists under --out."""
   check_output_dir(config.output_dir)
-  example_gen = config.example_gen
   tables = input_tables.locate_tables(config.data_dir)
-  catalog = input_tables.load_items(tables.items)
-  users = input_tables.load_users(tables.users, example_gen.demographic_columns)
-  scan = input_tables.scan_events(tables.events, catalog, users if tables.users else None,
-                                  input_tables.TimestampRules(example_gen.timestamp_unit))
-  del catalog, users  # the pipeline's components load their own
-  plan = split_plan.plan_split(example_gen, scan, tables.events)
+  scan, plan = split_plan.check_tables(config.example_gen, tables)
   return InputSummary(tables, scan, plan,
                       tuple(input_tables.drop_warnings(scan, tables.users)))
 

@@ -41,15 +41,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     config = config_from_exec_properties(exec_properties)
     tables = input_tables.locate_tables(exec_properties[keys.INPUT_BASE])
     logging.info("SequenceExampleGen: validating %s", tables)
-    catalog = input_tables.load_items(tables.items)
-    users = input_tables.load_users(tables.users, config.demographic_columns)
-    scan = input_tables.scan_events(tables.events, catalog, users if tables.users else None,
-                                    input_tables.TimestampRules(config.timestamp_unit))
+    scan, plan = split_plan.check_tables(config, tables)
     for line in input_tables.drop_messages(scan):
       logging.warning(line)
-    plan = split_plan.plan_split(config, scan, tables.events)
     eval_start_day = plan.eval_start_day
-    del catalog, users  # Beam workers load their own copies.
 
     examples = artifact_utils.get_single_instance(output_dict[keys.EXAMPLES])
     examples.split_names = artifact_utils.encode_split_names(list(f.SPLITS))
@@ -67,7 +62,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     pipeline = self._make_beam_pipeline()
     catalog = beam.pvalue.AsSingleton(
         pipeline | "ItemsPath" >> beam.Create([tables.items])
-        | "LoadItems" >> beam.Map(input_tables.load_items))
+        | "LoadItems" >> beam.Map(input_tables.load_items_once))
     users = beam.pvalue.AsSingleton(
         pipeline | "UsersPath" >> beam.Create([tables.users])
         | "LoadUsers" >> beam.Map(input_tables.load_users, config.demographic_columns))

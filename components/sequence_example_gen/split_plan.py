@@ -6,9 +6,11 @@ stops the run here, naming the sizes and the flags that change them.
 """
 import dataclasses
 import os
+from typing import Tuple
 
+from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig, day_to_date
-from ctxrec.components.sequence_example_gen.input_tables import EventsScan, InputError
+from ctxrec.components.sequence_example_gen.input_tables import EventsScan, InputError, TableFiles
 
 _FLAGS = "--eval-days N or --eval-start-date YYYY-MM-DD (or lower --min-train-examples)"
 
@@ -50,3 +52,15 @@ def plan_split(config: SequenceExampleGenConfig, scan: EventsScan, events_path: 
     raise InputError(f"{name}: the train split is smaller than the eval split: {sizes}; give "
                      f"training more days with {_FLAGS}")
   return plan
+
+
+def check_tables(config: SequenceExampleGenConfig,
+                 tables: TableFiles) -> Tuple[EventsScan, SplitPlan]:
+  """Validates items, users and events and plans the split: the checks the pre-flight and
+  SequenceExampleGen both run (a cluster run has no pre-flight)."""
+  catalog = input_tables.load_items_once(tables.items)  # parsed once per process
+  users = (input_tables.load_users(tables.users, config.demographic_columns)
+           if tables.users else None)
+  scan = input_tables.scan_events(tables.events, catalog, users,
+                                  input_tables.TimestampRules(config.timestamp_unit))
+  return scan, plan_split(config, scan, tables.events)
