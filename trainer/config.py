@@ -24,10 +24,17 @@ class TrainerConfig:
   # Share of item ids (history, context, label) that training replaces by an out-of-vocabulary
   # id, so items added after training (which hash to those ids) get a usable embedding.
   oov_rate: float = 0.05
+  # Explicit score terms (score_priors.py): category log-odds from the context and the history's
+  # interests, and item popularity, weighted per request; category codes have this width.
+  score_priors: bool = True
+  category_code_dim: int = 64
   head_units: Tuple[int, ...] = (128,)
   item_tower_units: Tuple[int, ...] = (128,)
   temperature: float = 0.05
   log_q_correction: bool = True
+  # At most this many passes over the train examples, whatever the step budget: a short log
+  # (a few thousand conversions) is memorised long before 1000 steps.
+  max_epochs: float = 4.0
   learning_rate: float = 2e-3
   batch_size: int = 256
   shuffle_buffer: int = 10000
@@ -40,10 +47,13 @@ class TrainerConfig:
       raise ValueError(f"oov_rate must be in [0, 1), got {self.oov_rate}")
     if not 0.0 <= self.context_dropout < 1.0:
       raise ValueError(f"context_dropout must be in [0, 1), got {self.context_dropout}")
+    if not self.max_epochs > 0:
+      raise ValueError(f"max_epochs must be > 0, got {self.max_epochs}")
     if self.embedding_dim % self.num_heads:
       raise ValueError(f"embedding_dim {self.embedding_dim} must divide by num_heads "
                        f"{self.num_heads}")
-    for name in ("history_length", "max_categories", "batch_size", "embedding_dim"):
+    for name in ("history_length", "max_categories", "batch_size", "embedding_dim",
+                 "category_code_dim"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

@@ -26,8 +26,7 @@ def input_specs(model: ContextualRetrievalModel) -> Dict[str, Dict[str, tf.Tenso
   items = {f.ITEM_ID: _spec([None], tf.string, f.ITEM_ID),
            f.ITEM_CATEGORIES: _spec([None, k], tf.string, f.ITEM_CATEGORIES),
            f.ITEM_CONFIDENCES: _spec([None, k], tf.float32, f.ITEM_CONFIDENCES)}
-  state = {f.HISTORY_STATE: _spec([None, model.config.embedding_dim], tf.float32,
-                                  f.HISTORY_STATE)}
+  state = {f.HISTORY_STATE: _spec([None, model.state_dim], tf.float32, f.HISTORY_STATE)}
   return {f.SIGNATURE_ENCODE_HISTORY: history,
           f.SIGNATURE_CONTEXT_HEAD: {**state, **context},
           f.SIGNATURE_EMBED_ITEMS: items,

@@ -47,14 +47,24 @@ def dense_features(parsed: Dict[str, tf.SparseTensor], config: TrainerConfig,
   return dense
 
 
+def _files(file_pattern: List[str]) -> List[str]:
+  files = sorted(path for pattern in file_pattern for path in tf.io.gfile.glob(pattern))
+  if not files:
+    raise ValueError(f"no example files match {file_pattern}")
+  return files
+
+
+def count_examples(file_pattern: List[str], limit: int) -> int:
+  """Examples in GZIP TFRecords, counted up to `limit` (reading stops there)."""
+  dataset = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP").take(limit)
+  return int(dataset.reduce(0, lambda count, _: count + 1))
+
+
 def make_dataset(file_pattern: List[str], raw_feature_spec: Dict, config: TrainerConfig,
                  batch_size: int, shuffle: bool, repeat: bool,
                  fixed_history: bool = True) -> tf.data.Dataset:
   """Batches of dense raw features from GZIP TFRecords of tf.Examples."""
-  files = sorted(path for pattern in file_pattern for path in tf.io.gfile.glob(pattern))
-  if not files:
-    raise ValueError(f"no example files match {file_pattern}")
-  dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+  dataset = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP")
   if shuffle:
     dataset = dataset.shuffle(config.shuffle_buffer, seed=config.seed,
                               reshuffle_each_iteration=True)

@@ -11,6 +11,7 @@ from ctxrec.trainer.context_layer import ContextLayer, weighted_category_bag
 from ctxrec.trainer.history_encoder import HistoryEncoder
 from ctxrec.trainer.oov_dropout import OovDropout
 from ctxrec.trainer.raw_features import RawFeatureTransform
+from ctxrec.trainer.score_priors import ScorePriors
 from ctxrec.transform import features as f
 from ctxrec.transform.preprocessing import NUM_OOV_BUCKETS
 
@@ -23,7 +24,8 @@ def _table_size(tft_output: tft.TFTransformOutput, vocabulary: str) -> int:
 
 
 def label_probabilities(tft_output: tft.TFTransformOutput) -> np.ndarray:
-  """P(item is a train label) per item id, for the log-Q correction; unseen items get 1 count."""
+  """P(item is a train label) per item id, add-one smoothed (an unseen item counts 1, an item
+  seen once 2), for the log-Q correction and the popularity term of the score."""
   items = tft_output.vocabulary_by_name(f.ITEM_VOCABULARY)
   counts = np.ones(_table_size(tft_output, f.ITEM_VOCABULARY), np.float32)
   index = {item: i + 1 for i, item in enumerate(items)}
@@ -31,7 +33,7 @@ def label_probabilities(tft_output: tft.TFTransformOutput) -> np.ndarray:
     for line in fh:
       count, _, item = line.rstrip("\n").partition(" ")
       if item.encode() in index:
-        counts[index[item.encode()]] = float(count)
+        counts[index[item.encode()]] += float(count)
   return counts / counts.sum()
 
 
@@ -44,7 +46,8 @@ class ContextualRetrievalModel(tfrs.Model):
   """User tower = history encoder + context layer + demographics → MLP; item tower beside it.
 
   Every entry point takes dense raw features (see input_pipeline.dense_features) and returns
-  L2-normalised embeddings; `use_context=False` builds the history-only baseline.
+  vectors whose dot product is the retrieval score: the L2-normalised towers, followed by the
+  explicit terms of score_priors.py; `use_context=False` builds the history-only baseline.
   """
 
   def __init__(self, config: TrainerConfig, tft_output: tft.TFTransformOutput,
@@ -70,31 +73,53 @@ class ContextualRetrievalModel(tfrs.Model):
                           if config.use_context else None)
     self.head = _mlp(config.head_units, dim, "head")
     self.item_tower = _mlp(config.item_tower_units, dim, "item_tower")
-    self.label_probability = tf.constant(label_probabilities(tft_output))
+    probabilities = label_probabilities(tft_output)
+    self.label_probability = tf.constant(probabilities)
+    self.score_priors = (ScorePriors(_table_size(tft_output, f.CATEGORY_VOCABULARY),
+                                     config.category_code_dim, np.log(probabilities),
+                                     config.temperature, config.seed)
+                         if config.score_priors else None)
     self.task = tfrs.tasks.Retrieval(temperature=config.temperature,
                                      remove_accidental_hits=True)
+
+  @property
+  def state_dim(self) -> int:
+    """Width of the history state: the encoder's, then score_priors' category share."""
+    extra = self.score_priors.dim if self.score_priors is not None else 0
+    return self.config.embedding_dim + extra
 
   def encode_history(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     ids = self.raw_features({f.HISTORY_ITEM_IDS: raw[f.HISTORY_ITEM_IDS],
                              f.HISTORY_CATEGORIES: raw[f.HISTORY_CATEGORIES]})
-    return self.history_encoder(self.oov_dropout(ids[f.HISTORY_ITEM_IDS], training=training),
-                                ids[f.HISTORY_CATEGORIES], raw[f.HISTORY_AGE_DAYS],
-                                training=training)
+    state = self.history_encoder(self.oov_dropout(ids[f.HISTORY_ITEM_IDS], training=training),
+                                 ids[f.HISTORY_CATEGORIES], raw[f.HISTORY_AGE_DAYS],
+                                 training=training)
+    if self.score_priors is None:
+      return state
+    return tf.concat([state, self.score_priors.history_share(ids[f.HISTORY_CATEGORIES])], axis=1)
 
   def context_head(self, history_state: tf.Tensor, raw: Dict[str, tf.Tensor],
                    training: bool = False) -> tf.Tensor:
     parts = [history_state]
+    context_category = tf.zeros(tf.shape(history_state)[:1], tf.int64)
     if self.context_layer is not None:
       ids = self.raw_features({f.CONTEXT_ITEM_ID: raw[f.CONTEXT_ITEM_ID],
                                f.CONTEXT_CATEGORIES: raw[f.CONTEXT_CATEGORIES]})
-      parts.append(self.context_layer(
+      context = self.context_layer(
           ids[f.CONTEXT_CATEGORIES], raw[f.CONTEXT_CONFIDENCES],
-          self.oov_dropout(ids[f.CONTEXT_ITEM_ID], training=training), training=training))
+          self.oov_dropout(ids[f.CONTEXT_ITEM_ID], training=training), training=training)
+      parts.append(context)
+      kept = context[:, -1] > 0  # the has-context flag, 0 where training dropped the context
+      context_category = tf.where(kept, ids[f.CONTEXT_CATEGORIES][:, 0], 0)
     if self.demographic_features:
       ids = self.raw_features({n: raw[n][:, tf.newaxis] for n in self.demographic_features})
       parts += [layer(ids[n][:, 0])
                 for n, layer in zip(self.demographic_features, self.demographic_embeddings)]
-    return tf.math.l2_normalize(self.head(tf.concat(parts, axis=1), training=training), axis=1)
+    features = tf.concat(parts, axis=1)
+    learned = tf.math.l2_normalize(self.head(features, training=training), axis=1)
+    if self.score_priors is None:
+      return learned
+    return self.score_priors.query(learned, features, history_state, context_category)
 
   def _item_ids(self, raw: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Vocabulary ids of raw item features: item id [B] and categories [B, K]."""
@@ -106,8 +131,11 @@ class ContextualRetrievalModel(tfrs.Model):
                   training: bool) -> tf.Tensor:
     bag = weighted_category_bag(self.category_embedding, ids[f.ITEM_CATEGORIES], confidences)
     item = self.item_embedding(ids[f.ITEM_ID])
-    return tf.math.l2_normalize(
+    learned = tf.math.l2_normalize(
         self.item_tower(tf.concat([item, bag], axis=1), training=training), axis=1)
+    if self.score_priors is None:
+      return learned
+    return self.score_priors.candidate(learned, ids[f.ITEM_CATEGORIES][:, 0], ids[f.ITEM_ID])
 
   def embed_items(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     return self._item_tower(self._item_ids(raw), raw[f.ITEM_CONFIDENCES], training)

@@ -11,10 +11,12 @@ import tensorflow as tf
 
 from ctxrec.components.retrieval_evaluator import metrics, methods
 from ctxrec.trainer import exported_model
+from ctxrec.trainer.config import TrainerConfig
 from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
 L, K = 50, 4
+D, CODE = TrainerConfig().embedding_dim, TrainerConfig().category_code_dim  # learned, codes
 SIGNATURES = (f.SIGNATURE_ENCODE_HISTORY, f.SIGNATURE_CONTEXT_HEAD, f.SIGNATURE_EMBED_ITEMS,
               f.SIGNATURE_SERVING_DEFAULT)
 
@@ -39,7 +41,7 @@ def test_context_head_of_encoded_history_equals_serving_default(signatures, eval
                                  {**batch, f.HISTORY_STATE: state})[f.USER_EMBEDDING]
   one_step = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], batch)[f.USER_EMBEDDING]
   np.testing.assert_allclose(two_step, one_step, atol=1e-5)
-  assert state.shape == (64, 64)
+  assert state.shape == (64, D + CODE)  # the encoder state, then the category log-shares
 
 
 def _request(history, context_categories=(), context_confidences=(), item=""):
@@ -55,12 +57,16 @@ def _request(history, context_categories=(), context_confidences=(), item=""):
           f.demographic_feature("age_bucket"): np.array(["25-34"], dtype=object)}
 
 
-def test_empty_context_and_empty_history_give_unit_norm_embeddings(signatures):
+def test_empty_context_and_empty_history_give_finite_embeddings_without_a_category_term(
+    signatures):
   for request in (_request(["i0000001", "i0000002"]), _request([])):
     embedding = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT],
                                     request)[f.USER_EMBEDDING]
-    assert np.all(np.isfinite(embedding))
-    assert np.linalg.norm(embedding, axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert embedding.shape == (1, D + CODE + 1) and np.all(np.isfinite(embedding))
+    assert not embedding[:, D:D + CODE].any()  # no context: the category match term is off
+  with_context = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], _request(
+      ["i0000001"], ["c001"], [0.9]))[f.USER_EMBEDDING]
+  assert np.linalg.norm(with_context[:, D:D + CODE]) > 0
 
 
 def test_unknown_ids_map_to_oov_without_error(signatures):
@@ -73,7 +79,9 @@ def test_unknown_ids_map_to_oov_without_error(signatures):
       f.ITEM_CONFIDENCES: np.array([[0.9, 0, 0, 0], [0.9, 0, 0, 0]], dtype=np.float32),
   })[f.ITEM_EMBEDDING]
   assert np.all(np.isfinite(user)) and np.all(np.isfinite(items))
-  assert np.linalg.norm(items, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+  assert np.linalg.norm(items[:, :D], axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+  assert np.linalg.norm(items[:, D:D + CODE], axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+  assert items[0, -1] < items[1, -1] < 0  # log P(label): a never-seen item is the least likely
 
 
 def test_loads_in_plain_tensorflow_with_stock_ops_only(tiny_model_dir):
