@@ -11,7 +11,7 @@ from ctxrec.trainer.context_layer import ContextLayer, weighted_category_bag
 from ctxrec.trainer.history_encoder import HistoryEncoder
 from ctxrec.trainer.oov_dropout import OovDropout
 from ctxrec.trainer.raw_features import RawFeatureTransform
-from ctxrec.trainer.score_priors import ScorePriors
+from ctxrec.trainer.score_priors import ScorePriors, primary_category
 from ctxrec.transform import features as f
 from ctxrec.transform.preprocessing import NUM_OOV_BUCKETS
 
@@ -110,7 +110,8 @@ class ContextualRetrievalModel(tfrs.Model):
           self.oov_dropout(ids[f.CONTEXT_ITEM_ID], training=training), training=training)
       parts.append(context)
       kept = context[:, -1] > 0  # the has-context flag, 0 where training dropped the context
-      context_category = tf.where(kept, ids[f.CONTEXT_CATEGORIES][:, 0], 0)
+      context_category = tf.where(kept, primary_category(ids[f.CONTEXT_CATEGORIES],
+                                                         raw[f.CONTEXT_CONFIDENCES]), 0)
     if self.demographic_features:
       ids = self.raw_features({n: raw[n][:, tf.newaxis] for n in self.demographic_features})
       parts += [layer(ids[n][:, 0])
@@ -135,7 +136,8 @@ class ContextualRetrievalModel(tfrs.Model):
         self.item_tower(tf.concat([item, bag], axis=1), training=training), axis=1)
     if self.score_priors is None:
       return learned
-    return self.score_priors.candidate(learned, ids[f.ITEM_CATEGORIES][:, 0], ids[f.ITEM_ID])
+    return self.score_priors.candidate(
+        learned, primary_category(ids[f.ITEM_CATEGORIES], confidences), ids[f.ITEM_ID])
 
   def embed_items(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     return self._item_tower(self._item_ids(raw), raw[f.ITEM_CONFIDENCES], training)

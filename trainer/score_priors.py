@@ -38,6 +38,14 @@ def category_codes(rows: int, dim: int, seed: int) -> np.ndarray:
   return np.concatenate([np.zeros((1, dim)), codes]).astype(np.float32)
 
 
+def primary_category(category_ids: tf.Tensor, confidences: tf.Tensor) -> tf.Tensor:
+  """The highest-confidence category id per row of [B, K] ids (0 when a row has none), whatever
+  order the caller listed them in."""
+  scores = tf.where(category_ids > 0, confidences, -1.0)
+  best = tf.argmax(scores, axis=1, output_type=tf.int32)
+  return tf.gather(category_ids, best, batch_dims=1)
+
+
 class PriorWeights(tf.keras.layers.Layer):
   """Per-request weights (g, w_ctx, w_pop, w_hist), positive, starting at `initial`."""
 

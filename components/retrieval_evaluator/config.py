@@ -17,7 +17,7 @@ class EvaluatorConfig:
   sees the same context as its ceiling.
   """
   margin: float = 0.0
-  no_context_floor_margin: float = 0.0
+  no_context_floor_margin: float = -0.1  # non-inferiority: at most 10% below popularity
   no_context_ratio: float = 0.9
   bootstrap_samples: int = 1000
   seed: int = 0

@@ -57,16 +57,25 @@ def _request(history, context_categories=(), context_confidences=(), item=""):
           f.demographic_feature("age_bucket"): np.array(["25-34"], dtype=object)}
 
 
-def test_empty_context_and_empty_history_give_finite_embeddings_without_a_category_term(
-    signatures):
+def test_empty_context_and_empty_history_give_finite_embeddings(signatures):
   for request in (_request(["i0000001", "i0000002"]), _request([])):
     embedding = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT],
                                     request)[f.USER_EMBEDDING]
     assert embedding.shape == (1, D + CODE + 1) and np.all(np.isfinite(embedding))
-    assert not embedding[:, D:D + CODE].any()  # no context: the category match term is off
-  with_context = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], _request(
-      ["i0000001"], ["c001"], [0.9]))[f.USER_EMBEDDING]
-  assert np.linalg.norm(with_context[:, D:D + CODE]) > 0
+
+
+def test_a_context_moves_the_category_term_towards_its_category(signatures):
+  def category_term(request):
+    user = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], request)
+    return user[f.USER_EMBEDDING][0, D:D + CODE]
+  items = exported_model.call(signatures[f.SIGNATURE_EMBED_ITEMS], {
+      f.ITEM_ID: np.array(["i0000001"], dtype=object),
+      f.ITEM_CATEGORIES: np.array([["c001", "", "", ""]], dtype=object),
+      f.ITEM_CONFIDENCES: np.array([[0.9, 0, 0, 0]], dtype=np.float32)})[f.ITEM_EMBEDDING]
+  code = items[0, D:D + CODE]  # the item's category code, c001's
+  shift = category_term(_request(["i0000002"], ["c001"], [0.9])) - category_term(
+      _request(["i0000002"]))
+  assert shift @ code > 0  # w_ctx > 0: c001's items gain with a c001 context
 
 
 def test_unknown_ids_map_to_oov_without_error(signatures):

@@ -21,6 +21,12 @@ def test_codes_beyond_the_width_are_unit_and_nearly_orthogonal():
   assert abs(overlaps.mean()) < 0.01 and overlaps.std() == pytest.approx(1 / 8, rel=0.1)
 
 
+def test_primary_category_is_the_highest_confidence_one_in_any_order():
+  ids = tf.constant([[4, 2, 0], [0, 0, 0], [3, 0, 0]], tf.int64)
+  confidences = tf.constant([[0.3, 0.7, 0.9], [0.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+  assert score_priors.primary_category(ids, confidences).numpy().tolist() == [2, 0, 3]
+
+
 def test_weights_start_at_their_initial_values_and_stay_positive():
   layer = score_priors.PriorWeights(initial=(1.0, 2.0, 0.5, 3.0))
   weights = layer(tf.random.normal([4, 10])).numpy()

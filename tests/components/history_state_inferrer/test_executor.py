@@ -16,6 +16,7 @@ from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, epoch_day
 from ctxrec.components.user_history import History
 from ctxrec.serving import feature_store, model_versions
+from ctxrec.trainer.config import TrainerConfig
 from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
@@ -85,6 +86,9 @@ def _latest_states(config):
                  key=lambda a: a.id)
   return store, artifact
 
+# The encoder's state, then the category log-shares of the explicit score terms.
+STATE_DIM = TrainerConfig().embedding_dim + TrainerConfig().category_code_dim
+
 
 def test_the_artifact_holds_float32_states_under_its_version(published):
   config, summary, _ = published
@@ -92,13 +96,13 @@ def test_the_artifact_holds_float32_states_under_its_version(published):
   files = [p for p in os.listdir(artifact.uri) if p.startswith("states-")]
   table = pq.read_table(os.path.join(artifact.uri, files[0]))
   assert table.schema.field(history_states.STATE).type.value_type == "float"
-  assert table.schema.field(history_states.STATE).type.list_size == 64
+  assert table.schema.field(history_states.STATE).type.list_size == STATE_DIM
   model_version, serving_date = summary.states_version.split("@")
   assert set(table.column(history_states.MODEL_VERSION).to_pylist()) == {model_version}
   assert set(table.column(history_states.SERVING_DATE).to_pylist()) == {serving_date}
   properties = artifact.custom_properties
   assert properties[history_states.USERS].int_value == summary.states
-  assert properties[history_states.DIMENSION].int_value == 64
+  assert properties[history_states.DIMENSION].int_value == STATE_DIM
   cold = pq.read_table(os.path.join(artifact.uri, "cold_start.parquet"))
   assert cold.column(f.USER_ID).to_pylist() == [history_states.COLD_START_KEY]
 

@@ -53,6 +53,16 @@ def test_a_model_below_popularity_without_context_is_refused():
              for r in failed)
 
 
+def test_without_context_matching_popularity_clears_the_non_inferiority_floor():
+  real, none, users_real, users_none = _world(0.8, 0.3)
+  # No better and no worse than popularity, as is history alone (the ratio rule holds).
+  none[m.CONTEXTUAL], none[m.HISTORY_ONLY] = none[m.POPULARITY].copy(), none[m.POPULARITY].copy()
+  blessed, reasons = _evaluate(real, none, users_real, users_none)
+  assert blessed
+  assert any("no_context" in r and "lower bound > no_context_floor_margin -10.0%" in r
+             for r in reasons)
+
+
 def test_a_lift_inside_the_noise_is_refused_though_the_point_estimate_is_above():
   # 200 users; the model and last_viewed agree but on 16 users: the model wins 10, loses 6, a
   # +3.9% lift the old rule (point estimates, 2% margin) blessed.

@@ -152,7 +152,7 @@ def test_summarize_gives_every_section_of_summary_json():
   assert set(summary["lifts"][m.REAL_CONTEXT]) == set(m.BASELINE_METHODS)
   assert summary["lifts"][m.NO_CONTEXT][m.POPULARITY]["users"] == 4
   blessing = summary["blessing"]
-  assert blessing["margin"] == 0.0 and blessing["no_context_floor_margin"] == 0.0
+  assert blessing["margin"] == 0.0 and blessing["no_context_floor_margin"] == -0.1
   assert len(blessing["reasons"]) == len(m.BASELINE_METHODS) + 2
 
 
