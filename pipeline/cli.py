@@ -66,9 +66,7 @@ def _add_daily(commands) -> None:
   daily.add_argument("--store", default=None,
                      help="state store URI: sqlite:///PATH or redis://HOST:PORT/DB "
                      "(default: sqlite under OUT)")
-  from ctxrec.components.sequence_example_gen.config import TIMESTAMP_UNITS  # pylint: disable=g-import-not-at-top
-  daily.add_argument("--timestamp-unit", default="s", choices=tuple(TIMESTAMP_UNITS),
-                     help="unit of integer event timestamps, as for `ctxrec run`")
+  _add_timestamp_unit(daily, "unit of integer event timestamps, as for `ctxrec run`")
   daily.add_argument("--keep-versions", type=int, default=3,
                      help="versions the store keeps; older ones are deleted after the flip")
   daily.add_argument("--beam-arg", action="append", default=None, dest="beam_args",
@@ -125,6 +123,12 @@ def _add_serve(commands) -> None:
   ask.set_defaults(handler=_ask)
 
 
+def _add_timestamp_unit(command: argparse.ArgumentParser, help_text: str) -> None:
+  from ctxrec.components.sequence_example_gen.config import TIMESTAMP_UNITS  # pylint: disable=g-import-not-at-top
+  command.add_argument("--timestamp-unit", default="s", choices=tuple(TIMESTAMP_UNITS),
+                       help=help_text)
+
+
 def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> None:
   """The options that shape the pipeline, shared by a local run and a cluster compile."""
   from ctxrec.components.sequence_example_gen import config as example_gen  # pylint: disable=g-import-not-at-top
@@ -140,10 +144,8 @@ def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> N
   command.add_argument("--min-train-examples", type=int,
                        default=example_gen.SequenceExampleGenConfig.min_train_examples,
                        help="fewer train examples stop the run before any work")
-  command.add_argument("--timestamp-unit", default="s",
-                       choices=tuple(example_gen.TIMESTAMP_UNITS),
-                       help="unit of integer event timestamps: epoch seconds (s) or milliseconds "
-                       "(ms); Arrow timestamp columns carry their own")
+  _add_timestamp_unit(command, "unit of integer event timestamps: epoch seconds (s) or "
+                      "milliseconds (ms); Arrow timestamp columns carry their own")
   command.add_argument("--demographic-columns", default="country,age_bucket",
                        help="comma-separated categorical columns of the users table")
   command.add_argument("--train-steps", type=int, default=1000, help="Trainer optimizer steps")

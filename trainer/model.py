@@ -73,10 +73,9 @@ class ContextualRetrievalModel(tfrs.Model):
                           if config.use_context else None)
     self.head = _mlp(config.head_units, dim, "head")
     self.item_tower = _mlp(config.item_tower_units, dim, "item_tower")
-    probabilities = label_probabilities(tft_output)
-    self.label_probability = tf.constant(probabilities)
+    self.label_probability = tf.constant(label_probabilities(tft_output))
     self.score_priors = (ScorePriors(_table_size(tft_output, f.CATEGORY_VOCABULARY),
-                                     config.category_code_dim, np.log(probabilities),
+                                     config.category_code_dim, self.label_probability,
                                      config.temperature, config.seed)
                          if config.score_priors else None)
     self.task = tfrs.tasks.Retrieval(temperature=config.temperature,

@@ -8,9 +8,9 @@ that score which are right before any training:
   interests(history) = w_hist * share(history) + U * history_state
 
 `code` is a fixed unit vector per category (orthonormal up to `dim` categories), applied to the
-primary (highest-confidence) category; `share` is the mean code of the history's categories, so
-<share, code(c)> is the share of the user's conversions in c; it travels at the end of the
-history state. <h, i> is the learned towers' cosine, U a learned projection of the state;
+primary (highest-confidence) category; `share` holds, in code space, the log add-one share of
+each category in the user's history relative to a uniform share, so <share, code(c)> is > 0 for
+the categories the user converted in; it travels at the end of the history state. <h, i> is the learned towers' cosine, U a learned projection of the state;
 g, w_ctx, w_pop and w_hist are positive weights the context head computes per request, seeing
 whether the history agrees with the context. On a short log the learned parts know little, yet
 the score already ranks the viewed item's category, then the user's categories, by popularity:
@@ -65,11 +65,11 @@ class PriorWeights(tf.keras.layers.Layer):
 class ScorePriors(tf.keras.layers.Layer):
   """Appends the explicit terms to the learned user (query) and item (candidate) vectors."""
 
-  def __init__(self, category_rows: int, dim: int, log_popularity: np.ndarray,
+  def __init__(self, category_rows: int, dim: int, label_probability: tf.Tensor,
                temperature: float, seed: int, **kwargs):
     super().__init__(**kwargs)
     self.codes = tf.constant(category_codes(category_rows, dim, seed))
-    self.log_popularity = tf.constant(log_popularity, tf.float32)
+    self.label_probability = label_probability  # the model's table (log-Q uses it too)
     self.interests = tf.keras.layers.Dense(dim, use_bias=False, kernel_initializer="zeros",
                                            name="interests")
     self.weights_of_request = PriorWeights()
@@ -83,7 +83,8 @@ class ScorePriors(tf.keras.layers.Layer):
     """log of the add-one share of each category in a history [B, L] (0 = padding), relative to
     a uniform share, in code space: zero for an empty history."""
     rows = int(self.codes.shape[0])
-    counts = tf.reduce_sum(tf.one_hot(category_ids, rows), axis=1)[:, 1:]  # [B, C], no padding
+    counts = tf.math.bincount(category_ids, minlength=rows, maxlength=rows, axis=-1,
+                              dtype=tf.float32)[:, 1:]  # [B, C], padding dropped
     total = tf.reduce_sum(counts, axis=1, keepdims=True)
     log_share = tf.math.log((counts + 1.0) * (rows - 1) / (total + rows - 1))
     return log_share @ self.codes[1:]
@@ -96,13 +97,14 @@ class ScorePriors(tf.keras.layers.Layer):
     context_code = tf.gather(self.codes, context_category)
     share = history_state[:, -self.dim:]
     agreement = tf.reduce_sum(share * context_code, axis=1, keepdims=True)
-    weights = self.weights_of_request(tf.concat([features, agreement], axis=1))
-    interests = weights[:, 3:4] * share + self.interests(history_state)
-    category_logits = weights[:, 1:2] * context_code + interests
-    return tf.concat([weights[:, :1] * learned, self._temperature * category_logits,
-                      self._temperature * weights[:, 2:3]], axis=1)
+    g, w_ctx, w_pop, w_hist = tf.split(
+        self.weights_of_request(tf.concat([features, agreement], axis=1)), NUM_WEIGHTS, axis=1)
+    category_logits = w_ctx * context_code + w_hist * share + self.interests(history_state)
+    return tf.concat([g * learned, self._temperature * category_logits, self._temperature * w_pop],
+                     axis=1)
 
   def candidate(self, learned: tf.Tensor, category: tf.Tensor, item: tf.Tensor) -> tf.Tensor:
     """[i, code(primary category), log P(label)] for item ids [B] and primary categories [B]."""
-    return tf.concat([learned, tf.gather(self.codes, category),
-                      tf.gather(self.log_popularity, item)[:, tf.newaxis]], axis=1)
+    log_popularity = tf.math.log(tf.gather(self.label_probability, item))
+    return tf.concat([learned, tf.gather(self.codes, category), log_popularity[:, tf.newaxis]],
+                     axis=1)

@@ -7,7 +7,7 @@ from typing import Optional
 from ctxrec.components.json_config import JsonConfig
 
 from ctxrec.trainer.config import CONTEXT_MODES as MODES  # categories only, or also the item id
-from ctxrec.trainer.config import DEFAULT_CONTEXT_MODE, MODE_CATEGORIES, MODE_ITEM  # pylint: disable=unused-import
+from ctxrec.trainer.config import DEFAULT_CONTEXT_MODE, MODE_ITEM  # pylint: disable=unused-import
 # Used when p_substitute / p_other_category are left to fitting but train has too few real
 # contexts to fit them from.
 FALLBACK_P_SUBSTITUTE = 0.3

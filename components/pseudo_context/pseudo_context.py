@@ -126,11 +126,16 @@ def _values(example: tf.train.Example, name: str) -> list:
   return list(getattr(feature, kind).value) if kind else []
 
 
+def has_context(example: tf.train.Example) -> bool:
+  """Whether the example carries a logged context (categories: a context always has some)."""
+  return bool(_values(example, f.CONTEXT_CATEGORIES))
+
+
 def read_context(example: tf.train.Example) -> Optional[Item]:
   """The example's logged context (item id may be b""), or None when it has none."""
-  categories = _values(example, f.CONTEXT_CATEGORIES)
-  if not categories:
+  if not has_context(example):
     return None
+  categories = _values(example, f.CONTEXT_CATEGORIES)
   ids = _values(example, f.CONTEXT_ITEM_ID)
   return Item(ids[0] if ids else b"", tuple(categories),
               tuple(float(c) for c in _values(example, f.CONTEXT_CONFIDENCES)))
@@ -242,7 +247,7 @@ def augment(serialized: bytes, pools: LabelPools,
   """One serialized train example with its context, and what happened: its logged context
   untouched (use_real_context), else a pseudo-context, or none (prob. 1 - rate)."""
   example = tf.train.Example.FromString(serialized)
-  logged = bool(_values(example, f.CONTEXT_CATEGORIES))  # what read_context tests
+  logged = has_context(example)
   if config.use_real_context and logged:
     return serialized, Outcome(real_context=True)
   label = read_label(example)

@@ -24,8 +24,7 @@ def config_from_exec_properties(exec_properties: Dict[str, Any]) -> SequenceExam
 
 def _examples_of_user(grouped, catalog, users, config, eval_start_day):
   user_id, events = grouped
-  events, duplicates = events_io.distinct_events(events)  # as the scan counted them
-  beam.metrics.Metrics.counter(METRICS_NAMESPACE, input_tables.DROPPED_DUPLICATES).inc(duplicates)
+  events, _ = events_io.distinct_events(events)  # as the scan counted them (its drop counts)
   demographics = users.get(user_id, (f.UNKNOWN,) * len(config.demographic_columns))
   for split, example in example_builder.build_user_examples(
       user_id, events, catalog, demographics, config, eval_start_day):

@@ -17,7 +17,6 @@ order), so `categories[0]` is the primary category whatever order the file lists
 """
 import contextlib
 import dataclasses
-import datetime
 import functools
 import io
 import os
@@ -43,7 +42,7 @@ EARLIEST_PLAUSIBLE = 631152000  # 1990-01-01T00:00:00Z: older events are a unit 
 FUTURE_SLACK_SECONDS = SECONDS_PER_DAY  # events may come up to a day after the check (clocks)
 MILLISECONDS_ABOVE = 10 ** 11  # as seconds the year 5138, as milliseconds 1973: a unit slip
 ID_COLUMNS = (f.USER_ID, f.ITEM_ID)
-_ARROW_UNITS_PER_SECOND = {"s": 1, "ms": 10 ** 3, "us": 10 ** 6, "ns": 10 ** 9}
+_ARROW_UNITS_PER_SECOND = {**TIMESTAMP_UNITS, "us": 10 ** 6, "ns": 10 ** 9}
 _READ_ERRORS = (pa.ArrowException, OSError, UnicodeError, tf.errors.OpError)
 
 # Drop counts: keys of `EventsScan.drop_counts`, of the examples artifact's properties and of

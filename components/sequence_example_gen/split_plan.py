@@ -5,6 +5,7 @@ empty history), so the split sizes are known from the scan: a split that cannot 
 stops the run here, naming the sizes and the flags that change them.
 """
 import dataclasses
+import functools
 import os
 from typing import Tuple
 
@@ -57,7 +58,16 @@ def plan_split(config: SequenceExampleGenConfig, scan: EventsScan, events_path: 
 def check_tables(config: SequenceExampleGenConfig,
                  tables: TableFiles) -> Tuple[EventsScan, SplitPlan]:
   """Validates items, users and events and plans the split: the checks the pre-flight and
-  SequenceExampleGen both run (a cluster run has no pre-flight)."""
+  SequenceExampleGen both run (a cluster run has no pre-flight). Runs once per process while
+  the config and the tables are unchanged, so a local run scans its events once."""
+  return _check_tables_cached(config.to_json(), tables, input_tables.fingerprint(tables))
+
+
+@functools.lru_cache(maxsize=1)
+def _check_tables_cached(config_json: str, tables: TableFiles,
+                         fingerprint: str) -> Tuple[EventsScan, SplitPlan]:
+  del fingerprint  # part of the cache key only
+  config = SequenceExampleGenConfig.from_json(config_json)
   catalog = input_tables.load_items_once(tables.items)  # parsed once per process
   users = (input_tables.load_users(tables.users, config.demographic_columns)
            if tables.users else None)

@@ -12,8 +12,7 @@ from tfx import v1 as tfx
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from ctxrec.components.anomalies_gate.executor import DataAnomaliesError
-from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, epoch_day
-from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConfig
+from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, SequenceExampleGenConfig
 from ctxrec.pipeline import local_runner, preflight, schema
 from ctxrec.pipeline.config import PipelineConfig
 from ctxrec.pipeline.training_pipeline import create_pipeline

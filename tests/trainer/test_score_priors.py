@@ -4,8 +4,9 @@ import pytest
 import tensorflow as tf
 
 from ctxrec.trainer import score_priors
+from ctxrec.trainer.config import TrainerConfig
 
-TEMPERATURE = 0.05
+TEMPERATURE = TrainerConfig().temperature
 
 
 def test_codes_are_orthonormal_when_the_width_allows_and_padding_is_zero():
@@ -34,7 +35,8 @@ def test_weights_start_at_their_initial_values_and_stay_positive():
 
 
 def _priors(log_popularity):
-  return score_priors.ScorePriors(category_rows=6, dim=8, log_popularity=log_popularity,
+  probability = tf.constant(np.exp(log_popularity), tf.float32)
+  return score_priors.ScorePriors(category_rows=6, dim=8, label_probability=probability,
                                   temperature=TEMPERATURE, seed=0)
 
 
