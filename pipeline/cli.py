@@ -132,6 +132,7 @@ def _add_timestamp_unit(command: argparse.ArgumentParser, help_text: str) -> Non
 def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> None:
   """The options that shape the pipeline, shared by a local run and a cluster compile."""
   from ctxrec.components.sequence_example_gen import config as example_gen  # pylint: disable=g-import-not-at-top
+  from ctxrec.pipeline.config import PipelineConfig  # pylint: disable=g-import-not-at-top
   from ctxrec.trainer.config import CONTEXT_MODES, TrainerConfig  # pylint: disable=g-import-not-at-top
   command.add_argument("--history-length", type=int, default=50)
   command.add_argument("--session-window-seconds", type=int, default=3600)
@@ -148,8 +149,9 @@ def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> N
                       "milliseconds (ms); Arrow timestamp columns carry their own")
   command.add_argument("--demographic-columns", default="country,age_bucket",
                        help="comma-separated categorical columns of the users table")
-  command.add_argument("--train-steps", type=int, default=1000, help="Trainer optimizer steps")
-  command.add_argument("--context-dropout", type=float, default=0.5,
+  command.add_argument("--train-steps", type=int, default=PipelineConfig.train_steps,
+                       help="Trainer optimizer steps (at most TrainerConfig.max_epochs passes)")
+  command.add_argument("--context-dropout", type=float, default=TrainerConfig.context_dropout,
                        help="rate at which the whole context is dropped per training example")
   command.add_argument("--context-mode", default=TrainerConfig.context_mode, choices=CONTEXT_MODES,
                        help="pseudo-context and model context: categories only, or also the "

@@ -92,8 +92,11 @@ class GeneratorConfig:
 PROFILES: Dict[str, GeneratorConfig] = {
     # Unit tests: ~19k events, generated in well under a second.
     "tiny": GeneratorConfig(num_users=500, num_items=1000, num_categories=20, num_days=30),
-    # `make run`: ~0.74M events, ~1 s; big enough for a model to beat popularity.
-    "demo": GeneratorConfig(num_users=20000, num_items=10000, num_categories=50, num_days=60),
+    # `make run`: ~0.74M events, ~1 s; big enough for a model to beat popularity. Item
+    # popularity a little flatter than Zipf 1 (a longer tail): popularity alone says less of
+    # which item a category's buyer picks, as in a real catalog.
+    "demo": GeneratorConfig(num_users=20000, num_items=10000, num_categories=50, num_days=60,
+                            item_zipf_exponent=0.85),
     # Benchmark: ~37M events, ~1 min and ~1.3 GiB peak memory (chunks of 50k users).
     "large": GeneratorConfig(num_users=1_000_000, num_items=1_000_000, num_categories=500,
                              num_days=60, user_chunk_size=50000),
