@@ -33,7 +33,7 @@ class TrainerConfig:
   temperature: float = 0.05
   log_q_correction: bool = True
   # At most this many passes over the train examples, whatever the step budget: a short log
-  # (a few thousand conversions) is memorised long before 1000 steps.
+  # (a few thousand conversions) is memorised long before the default 500 steps.
   max_epochs: float = 4.0
   learning_rate: float = 2e-3
   batch_size: int = 256
