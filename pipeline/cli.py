@@ -132,10 +132,11 @@ def _add_timestamp_unit(command: argparse.ArgumentParser, help_text: str) -> Non
 def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> None:
   """The options that shape the pipeline, shared by a local run and a cluster compile."""
   from ctxrec.components.sequence_example_gen import config as example_gen  # pylint: disable=g-import-not-at-top
-  from ctxrec.pipeline.config import PipelineConfig  # pylint: disable=g-import-not-at-top
-  from ctxrec.trainer.config import CONTEXT_MODES, TrainerConfig  # pylint: disable=g-import-not-at-top
-  command.add_argument("--history-length", type=int, default=50)
-  command.add_argument("--session-window-seconds", type=int, default=3600)
+  from ctxrec.trainer.config import CONTEXT_MODES, DEFAULT_TRAIN_STEPS, TrainerConfig  # pylint: disable=g-import-not-at-top
+  defaults = example_gen.SequenceExampleGenConfig
+  command.add_argument("--history-length", type=int, default=defaults.history_length)
+  command.add_argument("--session-window-seconds", type=int,
+                       default=defaults.session_window_seconds)
   command.add_argument("--eval-days", type=int, default=None,
                        help="the last N days of data form the eval split (default: "
                        f"{example_gen.EVAL_SHARE:.0%}% of the days the data spans, at most "
@@ -143,13 +144,13 @@ def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> N
   command.add_argument("--eval-start-date", default=None,
                        help="YYYY-MM-DD (UTC): first day of the eval split; overrides --eval-days")
   command.add_argument("--min-train-examples", type=int,
-                       default=example_gen.SequenceExampleGenConfig.min_train_examples,
+                       default=defaults.min_train_examples,
                        help="fewer train examples stop the run before any work")
   _add_timestamp_unit(command, "unit of integer event timestamps: epoch seconds (s) or "
                       "milliseconds (ms); Arrow timestamp columns carry their own")
   command.add_argument("--demographic-columns", default="country,age_bucket",
                        help="comma-separated categorical columns of the users table")
-  command.add_argument("--train-steps", type=int, default=PipelineConfig.train_steps,
+  command.add_argument("--train-steps", type=int, default=DEFAULT_TRAIN_STEPS,
                        help="Trainer optimizer steps (at most TrainerConfig.max_epochs passes)")
   command.add_argument("--context-dropout", type=float, default=TrainerConfig.context_dropout,
                        help="rate at which the whole context is dropped per training example")

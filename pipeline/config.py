@@ -11,7 +11,7 @@ from ctxrec.components.sequence_example_gen.config import SequenceExampleGenConf
 from ctxrec.components.state_publisher.config import StatePublisherConfig
 from ctxrec.serving.feature_store.sqlite_store import sqlite_uri
 from ctxrec.serving.tf_serving.model_config import MODEL_NAME
-from ctxrec.trainer.config import TrainerConfig
+from ctxrec.trainer.config import DEFAULT_TRAIN_STEPS, TrainerConfig
 
 PIPELINE_NAME = "ctxrec"
 DAILY_PIPELINE_NAME = "ctxrec-daily"
@@ -49,9 +49,7 @@ class PipelineConfig(_RunLocation):
   example_gen: SequenceExampleGenConfig = SequenceExampleGenConfig()
   pseudo_context: PseudoContextConfig = PseudoContextConfig()
   trainer: TrainerConfig = TrainerConfig()
-  # About one pass over demo's 117k train examples: 400 and 600 steps both scored above 1000
-  # (both models overfit past one pass; README "The model").
-  train_steps: int = 500
+  train_steps: int = DEFAULT_TRAIN_STEPS
   evaluator: EvaluatorConfig = EvaluatorConfig()
   index_builder: IndexBuilderConfig = IndexBuilderConfig()
   beam_pipeline_args: Tuple[str, ...] = DEFAULT_BEAM_ARGS

@@ -6,6 +6,9 @@ MODE_CATEGORIES = "categories"  # the context carries its categories (and confid
 MODE_ITEM = "item"  # ... and the viewed item's id
 CONTEXT_MODES = (MODE_CATEGORIES, MODE_ITEM)
 DEFAULT_CONTEXT_MODE = MODE_CATEGORIES  # measured best on demo (README "Evaluation")
+# Trainer optimizer steps of a run: about one pass over demo's 117k train examples (400 and 600
+# steps both scored above 1000: both models overfit past one pass; README "The model").
+DEFAULT_TRAIN_STEPS = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +36,7 @@ class TrainerConfig:
   temperature: float = 0.05
   log_q_correction: bool = True
   # At most this many passes over the train examples, whatever the step budget: a short log
-  # (a few thousand conversions) is memorised long before the default 500 steps.
+  # (a few thousand conversions) is memorised long before DEFAULT_TRAIN_STEPS.
   max_epochs: float = 4.0
   learning_rate: float = 2e-3
   batch_size: int = 256

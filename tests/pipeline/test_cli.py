@@ -16,6 +16,15 @@ def test_help_lists_the_subcommands():
   assert "generate" in result.stdout and "run" in result.stdout
 
 
+def test_building_the_parser_does_not_import_tensorflow():
+  """Every command builds the whole parser first: `ctxrec generate` or `--help` must not wait
+  for TensorFlow's import (seconds)."""
+  code = ("import sys; from ctxrec.pipeline import cli; cli._parser(); "
+          "print('tensorflow' in sys.modules)")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert result.stdout.strip() == "False"
+
+
 def test_bad_input_exits_non_zero_with_a_message_and_writes_nothing(write_tables, tmp_path,
                                                                    capsys):
   data = write_tables([("u1", "a", "conversion", T0), ("", "a", "conversion", T0 + 86400)])
