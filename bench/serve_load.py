@@ -40,7 +40,7 @@ from ctxrec.serving import feature_store
 from ctxrec.serving import loopback
 from ctxrec.serving import model_versions
 from ctxrec.serving.index import index_dir
-from ctxrec.serving.service.release import index_path
+from ctxrec.serving.service.serving_paths import index_path
 from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 
 DOUBLE = os.path.join(os.path.dirname(__file__), "..", "tests", "serving", "tf_serving_double.py")

@@ -15,6 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # needs, will lose support; nothing a user can act on.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
+from ctxrec.serving.service.serve_config import ServeConfig, is_loopback  # noqa: E402  (no TF)
+
 EXIT_USAGE = 2
 
 
@@ -94,7 +96,7 @@ def _add_states(commands) -> None:
 
 def _add_serve(commands) -> None:
   serve = commands.add_parser(
-      "serve", help="run the retrieval service (HTTP, OpenAPI docs at /docs) on a release")
+      "serve", help="run the retrieval service (HTTP; OpenAPI docs at /docs on loopback)")
   serve.add_argument("--serving-dir", required=True,
                      help="the folder holding ctxrec/<version>/ and index/<version>/, e.g. "
                      "OUT/serving")
@@ -104,15 +106,25 @@ def _add_serve(commands) -> None:
   serve.add_argument("--tf-serving", default=None,
                      help="the context head through TF Serving: grpc://HOST:PORT or "
                      "http://HOST:PORT (default: the same signature in-process)")
-  serve.add_argument("--host", default="127.0.0.1",
-                     help="address to bind (default loopback; 0.0.0.0 to accept others)")
-  serve.add_argument("--port", type=int, default=8080)
-  serve.add_argument("--head-timeout-ms", type=float, default=100.0,
+  serve.add_argument("--host", default=ServeConfig.host,
+                     help="address to bind (default loopback; 0.0.0.0 to accept others, then "
+                     "with --auth-token-file)")
+  serve.add_argument("--port", type=int, default=ServeConfig.port)
+  serve.add_argument("--head-timeout-ms", type=float, default=ServeConfig.head_timeout_ms,
                      help="TF Serving deadline; past it the in-process head answers")
-  serve.add_argument("--reload-seconds", type=float, default=30.0,
+  serve.add_argument("--store-timeout-ms", type=float, default=ServeConfig.store_timeout_ms,
+                     help="a networked state store's deadline per call")
+  serve.add_argument("--reload-seconds", type=float, default=ServeConfig.reload_seconds,
                      help="how often to look for a newer complete release")
-  serve.add_argument("--workers", type=int, default=1,
+  serve.add_argument("--workers", type=int, default=ServeConfig.workers,
                      help="server processes, each loading the release (one per core)")
+  serve.add_argument("--request-threads", type=int, default=ServeConfig.request_threads,
+                     help="requests answered at once per process")
+  serve.add_argument("--auth-token-file", default=None,
+                     help="a file holding a bearer token: every path but /healthz and /readyz "
+                     "then answers 401 without 'Authorization: Bearer <token>'")
+  serve.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
+                     help="serve /docs and /openapi.json (default: only when bound to loopback)")
   serve.set_defaults(handler=_serve)
 
   ask = commands.add_parser(
@@ -342,12 +354,18 @@ def _print_versions(store) -> None:
 
 def _serve(args: argparse.Namespace) -> None:
   from ctxrec.serving.service import server  # pylint: disable=g-import-not-at-top
-  config = server.ServeConfig(
+  config = ServeConfig(
       serving_dir=os.path.abspath(args.serving_dir), store_uri=args.store,
       tf_serving=args.tf_serving, host=args.host, port=args.port,
-      head_timeout_ms=args.head_timeout_ms, reload_seconds=args.reload_seconds,
-      workers=args.workers)
-  print(f"[ctxrec] serving on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
+      head_timeout_ms=args.head_timeout_ms, store_timeout_ms=args.store_timeout_ms,
+      reload_seconds=args.reload_seconds, workers=args.workers,
+      request_threads=args.request_threads, auth_token_file=args.auth_token_file,
+      docs=args.docs)
+  if config.auth_token_file is None and not is_loopback(config.host):
+    print(f"[ctxrec] warning: serving on {config.host} without --auth-token-file: anyone who "
+          f"reaches the port may query it", file=sys.stderr)
+  docs = " (docs at /docs)" if config.docs_enabled else ""
+  print(f"[ctxrec] serving on http://{args.host}:{args.port}{docs}", file=sys.stderr)
   server.serve(config)
 
 
@@ -357,8 +375,8 @@ def _ask(args: argparse.Namespace) -> None:
   from ctxrec.serving.service import server, showcase  # pylint: disable=g-import-not-at-top
   out = os.path.abspath(args.out)
   print(f"[ctxrec] full log: {run_log.attach(out)}", file=sys.stderr)
-  config = server.ServeConfig(serving_dir=os.path.join(out, "serving"),
-                              store_uri=pipeline_config.default_store_uri(out))
+  config = ServeConfig(serving_dir=os.path.join(out, "serving"),
+                       store_uri=pipeline_config.default_store_uri(out))
   showcase.live_answers(os.path.abspath(args.data), config, users=args.users)
 
 

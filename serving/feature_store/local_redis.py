@@ -16,7 +16,8 @@ _START_TIMEOUT_SECONDS = 10.0
 class LocalRedis:
   """Starts redis-server without persistence on 127.0.0.1; `stop()` (or `with`) ends it."""
 
-  def __init__(self, executable: str = "redis-server"):
+  def __init__(self, executable: str = "redis-server", password: Optional[str] = None):
+    """`password`: the server asks for it (requirepass); `uri` does not carry it."""
     binary = shutil.which(executable)
     if binary is None:
       raise StateStoreError(f"{executable} not found on PATH; `make setup` installs it (Debian "
@@ -25,16 +26,17 @@ class LocalRedis:
     self._dir = tempfile.TemporaryDirectory(prefix="ctxrec-redis-")
     self._process: Optional[subprocess.Popen] = subprocess.Popen(
         [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", self._dir.name, "--loglevel", "warning"],
+         "--appendonly", "no", "--dir", self._dir.name, "--loglevel", "warning",
+         *(["--requirepass", password] if password else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    self._wait_until_ready()
+    self._wait_until_ready(password)
 
   @property
   def uri(self) -> str:
     return f"redis://127.0.0.1:{self.port}/0"
 
-  def _wait_until_ready(self) -> None:
-    client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+  def _wait_until_ready(self, password: Optional[str]) -> None:
+    client = redis.Redis(port=self.port, password=password, socket_connect_timeout=0.5)
     deadline = time.monotonic() + _START_TIMEOUT_SECONDS
     while True:
       if self._process.poll() is not None:

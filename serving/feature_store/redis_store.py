@@ -13,6 +13,7 @@ Writes are pipelined in batches; completing a version and moving `current` is on
 transaction. Layout after Feast's Redis online store (entity hash per feature view), without
 its protobuf values.
 """
+import os
 import time
 import urllib.parse
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -20,16 +21,19 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import redis
 
 from ctxrec.serving.feature_store.store import StateStore, StateStoreError, StatesVersion
-from ctxrec.serving.feature_store.store import VersionInfo
+from ctxrec.serving.feature_store.store import VersionInfo, valid_records
 
-SCHEME = "redis"
+# The password of a URI without one (redis://host:port/db), so that it is never written in a
+# command line, a config or a log: e.g. from a Kubernetes Secret.
+PASSWORD_VARIABLE = "CTXREC_REDIS_PASSWORD"
 DEFAULT_PREFIX = "ctxrec"
 _CONNECT_TIMEOUT_SECONDS = 3.0
 _SOCKET_TIMEOUT_SECONDS = 30.0
 
 
 class RedisStateStore(StateStore):
-  """States in the Redis database at `redis://host:port/db[?prefix=P]`."""
+  """States in the Redis database at `redis://[:password@]host:port/db[?prefix=P]`; without a
+  password in the URI, the one in $CTXREC_REDIS_PASSWORD, if set."""
 
   def __init__(self, uri: str, timeout_s: Optional[float] = None):
     """`timeout_s` bounds every read and write (default 30 s: bulk publishing)."""
@@ -39,7 +43,8 @@ class RedisStateStore(StateStore):
     try:
       self._redis = redis.Redis.from_url(
           parsed._replace(query="").geturl(), socket_connect_timeout=_CONNECT_TIMEOUT_SECONDS,
-          socket_timeout=timeout_s or _SOCKET_TIMEOUT_SECONDS)
+          socket_timeout=timeout_s or _SOCKET_TIMEOUT_SECONDS,
+          password=None if parsed.password else os.environ.get(PASSWORD_VARIABLE) or None)
       self._redis.ping()
     except (redis.exceptions.RedisError, ValueError) as exc:
       raise StateStoreError(f"{self.uri}: cannot reach Redis ({exc}); start redis-server there "
@@ -63,8 +68,8 @@ class RedisStateStore(StateStore):
 
   def versions(self) -> List[VersionInfo]:
     names = self._redis.zrevrange(self._key("versions"), 0, -1)
-    infos = [self.info(StatesVersion.parse(name.decode())) for name in names]
-    return [info for info in infos if info is not None]
+    return valid_records(names, lambda name: self.info(StatesVersion.parse(name.decode())),
+                         self.uri)
 
   def current(self) -> Optional[StatesVersion]:
     value = self._redis.get(self._key("current"))

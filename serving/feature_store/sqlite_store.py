@@ -14,7 +14,7 @@ import urllib.parse
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from ctxrec.serving.feature_store.store import StateStore, StateStoreError, StatesVersion
-from ctxrec.serving.feature_store.store import VersionInfo
+from ctxrec.serving.feature_store.store import VersionInfo, valid_records
 
 SCHEME = "sqlite"
 _CURRENT = "current"
@@ -117,7 +117,7 @@ class SqliteStateStore(StateStore):
   def versions(self) -> List[VersionInfo]:
     rows = self._connection().execute(
         f"SELECT {self._INFO_COLUMNS} FROM versions ORDER BY created DESC").fetchall()
-    return [self._info_from_row(row) for row in rows]
+    return valid_records(rows, self._info_from_row, self.uri)
 
   def current(self) -> Optional[StatesVersion]:
     row = self._connection().execute("SELECT version FROM pointer WHERE name = ?",

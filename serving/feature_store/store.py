@@ -10,15 +10,18 @@ import abc
 import dataclasses
 import logging
 import urllib.parse
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
+
+from ctxrec import versions
 
 STATE_DTYPE = np.dtype("<f4")
 DEFAULT_KEEP_VERSIONS = 3
 _VERSION_SEPARATOR = "@"
 
 Batch = Tuple[Sequence[str], np.ndarray]  # user ids, states [n, dimension]
+T = TypeVar("T")
 
 
 class StateStoreError(RuntimeError):
@@ -32,11 +35,8 @@ class StatesVersion:
   serving_date: str  # YYYY-MM-DD (UTC): the states answer requests on this day
 
   def __post_init__(self):
-    for name in ("model_version", "serving_date"):
-      value = getattr(self, name)
-      if not value or _VERSION_SEPARATOR in value:
-        raise ValueError(f"StatesVersion.{name} must be non-empty without "
-                         f"'{_VERSION_SEPARATOR}', got {value!r}")
+    versions.model_version(self.model_version, "StatesVersion.model_version")
+    versions.serving_date(self.serving_date, "StatesVersion.serving_date")
 
   def __str__(self) -> str:
     return f"{self.model_version}{_VERSION_SEPARATOR}{self.serving_date}"
@@ -45,7 +45,7 @@ class StatesVersion:
   def parse(cls, text: str) -> "StatesVersion":
     model_version, separator, serving_date = text.partition(_VERSION_SEPARATOR)
     if not separator:
-      raise ValueError(f"{text!r} is not a states version; write MODEL_VERSION"
+      raise versions.VersionError(f"{text!r} is not a states version; write MODEL_VERSION"
                        f"{_VERSION_SEPARATOR}YYYY-MM-DD (see `ctxrec states list`)")
     return cls(model_version, serving_date)
 
@@ -80,6 +80,19 @@ def decode_state(blob: bytes, dimension: int, where: str) -> np.ndarray:
                           f"{dimension * STATE_DTYPE.itemsize} ({dimension} float32); the "
                           f"version is corrupt: republish it")
   return np.frombuffer(blob, dtype=STATE_DTYPE)
+
+
+def valid_records(records: Iterable[T], info: Callable[[T], Optional[VersionInfo]],
+                  where: str) -> List[VersionInfo]:
+  """The records that are valid versions: one written by hand or by a hostile writer (a path
+  for a model version, say) is logged and skipped, never read as a version."""
+  infos = []
+  for record in records:
+    try:
+      infos.append(info(record))
+    except versions.VersionError as exc:
+      logging.warning("%s: skipping an invalid version record: %s", where, exc)
+  return [found for found in infos if found is not None]
 
 
 def redacted(uri: str) -> str:
@@ -205,6 +218,11 @@ class StateStore(abc.ABC):
     if states.shape[-1:] != (dimension,):
       raise StateStoreError(f"{version}: states of shape {states.shape} do not have the "
                             f"version's dimension {dimension}")
+    finite = np.isfinite(states).reshape(-1, dimension).all(axis=1)
+    if not finite.all():
+      raise StateStoreError(f"{version}: {int((~finite).sum())} states hold NaN or infinite "
+                            f"values (first at row {int(np.argmin(finite))} of its batch); the "
+                            f"model that encoded them is broken: nothing was made current")
     return states
 
   def prune(self, keep: int = DEFAULT_KEEP_VERSIONS) -> Tuple[StatesVersion, ...]:

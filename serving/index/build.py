@@ -55,6 +55,12 @@ def build_index(catalog: Catalog, queries: np.ndarray, query_source: str, spec: 
   items, dimension = catalog.embeddings.shape
   if items == 0:
     raise ValueError("the catalog is empty: there is nothing to index")
+  finite = np.isfinite(catalog.embeddings).all(axis=1)
+  if not finite.all():
+    raise ValueError(f"model {catalog.model_version}: embed_items gave NaN or infinite "
+                     f"embeddings for {int((~finite).sum())} of {items} items (first: "
+                     f"{catalog.item_ids[int(np.argmin(finite))]}); the model is broken: "
+                     f"retrain it")
   config = spec.searcher or sc.config_for_catalog(items, spec.brute_force_below, spec.tree_above)
   progress.report("IndexBuilder: building a %s searcher over %d items", config.kind, items)
   started = time.perf_counter()

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tensorflow as tf
 
+from ctxrec import versions
 from ctxrec.components.sequence_example_gen.input_tables import Item
 from ctxrec.serving.index import scann_api
 from ctxrec.serving.index.manifest import IndexDirError, IndexManifest
@@ -120,7 +121,7 @@ def local_copy(directory: str) -> str:
 def publish(source: str, index_root: str, model_version: str) -> str:
   """Copies a built index to INDEX_ROOT/<model_version>/ through a staging directory renamed
   into place, so readers see the old index or the new one, never a mix; returns the path."""
-  final = os.path.join(index_root, model_version)
+  final = os.path.join(index_root, versions.model_version(model_version, "index of model"))
   if "://" in index_root:  # object stores cannot rename a directory: the manifest goes last
     copy_tree(source, final)
     return final

@@ -3,6 +3,8 @@ import dataclasses
 import json
 from typing import Dict
 
+from ctxrec import versions
+
 FORMAT_VERSION = 2  # 2: items.parquet holds each item's categories and confidences
 
 
@@ -29,6 +31,13 @@ class IndexManifest:
   built_at: float
   files: Dict[str, int] = dataclasses.field(default_factory=dict)  # relative path -> bytes
   format_version: int = FORMAT_VERSION
+
+  def __post_init__(self):
+    versions.index_version(self.model_version, self.catalog_fingerprint)  # data, never a path
+
+  @property
+  def index_version(self) -> str:
+    return versions.index_version(self.model_version, self.catalog_fingerprint)
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

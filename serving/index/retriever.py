@@ -9,8 +9,6 @@ from ctxrec.serving.index import scann_api
 from ctxrec.serving.index import searcher_config as sc
 from ctxrec.serving.index.manifest import IndexDirError
 
-MAX_K = 1000
-
 
 class Retriever:
   """Loads INDEX_ROOT/<version>/ and searches it with an explicit number of threads.
@@ -55,9 +53,8 @@ class Retriever:
     if queries.ndim != 2 or queries.shape[1] != self.manifest.dimension:
       raise ValueError(f"queries of shape {queries.shape} do not match the index's dimension "
                        f"{self.manifest.dimension}")
-    if not 1 <= k <= min(MAX_K, self.manifest.items):
-      raise ValueError(f"k={k}: ask for 1 to {min(MAX_K, self.manifest.items)} items (the "
-                       f"catalog has {self.manifest.items}, at most {MAX_K} per query)")
+    if not 1 <= k <= self.manifest.items:
+      raise ValueError(f"k={k}: ask for 1 to {self.manifest.items} items (the catalog's size)")
     rows, scores = sc.search(self._searcher, queries, k, self.settings,
                              parallel=self.num_threads > 1)
     ids = self.item_ids[np.asarray(rows, dtype=np.int64)]

@@ -1,9 +1,12 @@
 """The HTTP app: /v1/retrieve (single and batch), /healthz, /readyz, /metrics, /docs.
 
 Every client error is a 4xx whose body names the field ({"errors": [{"field", "message"}]});
-no response carries a stack trace.
+no response carries a stack trace, and every body is strict JSON (no NaN). With a token
+configured, every path but the probes answers 401 without it (auth.py); /docs and /openapi.json
+are served on loopback or when asked for.
 """
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -15,18 +18,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from ctxrec.serving.service import auth
 from ctxrec.serving.service.metrics import CONTENT_TYPE, ServiceMetrics
 from ctxrec.serving.service.retrieval import NotReady, RequestError, RetrievalService
 from ctxrec.serving.service.schemas import BatchRequest, BatchResponse, ErrorResponse
 from ctxrec.serving.service.schemas import RetrieveRequest, RetrieveResponse
+from ctxrec.serving.service.serve_config import ServeConfig
 
-MAX_BODY_BYTES = 1 << 20
 REQUEST_LOG = logging.getLogger("ctxrec.requests")
-_ERRORS = {status: {"model": ErrorResponse} for status in (400, 409, 413, 422, 503)}
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 409, 413, 422, 503)}
 
 
 def _json(content: dict) -> Response:
-  return Response(json.dumps(content, separators=(",", ":")), media_type="application/json")
+  """Strict JSON: a NaN or infinite value is an error here (a 500), never an invalid body."""
+  return Response(json.dumps(content, separators=(",", ":"), allow_nan=False),
+                  media_type="application/json")
 
 
 def _errors(status: int, errors: List[dict]) -> JSONResponse:
@@ -41,7 +47,7 @@ def _field(location: Sequence) -> Optional[str]:
 class BodyLimit:
   """Refuses bodies over `max_bytes` with a 413, declared or streamed (ASGI middleware)."""
 
-  def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+  def __init__(self, app, max_bytes: int):
     self.app, self.max_bytes = app, max_bytes
 
   async def __call__(self, scope, receive, send):
@@ -67,18 +73,24 @@ class BodyLimit:
 
 
 def create_app(service: RetrievalService, metrics: ServiceMetrics,
-               max_body_bytes: int = MAX_BODY_BYTES, request_threads: int = 4) -> FastAPI:
-  """The app answering from `service`'s current release, `request_threads` at a time."""
+               config: ServeConfig) -> FastAPI:
+  """The app answering from `service`'s current release, `config.request_threads` at a time."""
 
   @contextlib.asynccontextmanager
   async def lifespan(_):
-    anyio.to_thread.current_default_thread_limiter().total_tokens = request_threads
+    anyio.to_thread.current_default_thread_limiter().total_tokens = config.request_threads
     yield
 
+  docs = config.docs_enabled
   app = FastAPI(title="ctxrec retrieval", version="1", lifespan=lifespan,
+                docs_url="/docs" if docs else None, redoc_url=None,
+                openapi_url="/openapi.json" if docs else None,
                 description="Contextual sequential two-tower retrieval: the user's daily state, "
                             "what they view now, the catalog index of the same model version.")
-  app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+  app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+  if config.auth_token_file is not None:  # outermost: nothing is read before the token
+    app.add_middleware(auth.BearerAuth, token=auth.read_token(config.auth_token_file),
+                       on_refused=metrics.requests.labels("unauthorized").inc)
   _handlers(app, metrics)
 
   def answer(requests: Sequence[RetrieveRequest]) -> List[dict]:
@@ -108,20 +120,22 @@ def create_app(service: RetrievalService, metrics: ServiceMetrics,
     return _json({"responses": answer(batch.requests)})
 
   @app.get("/healthz")
-  def healthz() -> dict:
-    """The process is up (liveness)."""
+  async def healthz() -> dict:
+    """The process is up (liveness); async, so it never queues behind retrievals."""
     return {"status": "ok"}
 
   @app.get("/readyz", responses={503: {"model": ErrorResponse}})
-  def readyz():
-    """Ready only when a complete release is loaded (readiness)."""
-    release = service.manager.current
+  async def readyz():
+    """Ready only when a complete release is loaded (readiness); names a refused newer one."""
+    release, refused = service.manager.current, service.manager.refused
     if release is None:
-      return _errors(503, [{"field": None, "message": "no complete release loaded yet"}])
-    return {"ready": True, **release.describe()}
+      return _errors(503, [{"field": None, "message": "no complete release loaded yet" + (
+          f"; refused: {refused.message}" if refused else "")}])
+    return {"ready": True, **release.describe(),
+            "refused": dataclasses.asdict(refused) if refused else None}
 
   @app.get("/metrics")
-  def prometheus() -> Response:
+  async def prometheus() -> Response:
     """Prometheus metrics."""
     return Response(metrics.render(), media_type=CONTENT_TYPE)
 

@@ -3,17 +3,18 @@ whole, checked against each other, and swapped in one step.
 
 The state store's current version names the release: its model version picks
 SERVING_DIR/<model name>/<version>/ and SERVING_DIR/index/<version>/. A part that is missing,
-partial or of another version keeps the previous release serving.
+partial or of another version keeps the previous release serving; so does a version that is not
+data or a folder outside SERVING_DIR (serving_paths.py), which is refused and never loaded.
 """
 import dataclasses
 import logging
-import os
 import threading
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
 from ctxrec import progress
+from ctxrec import versions
 from ctxrec.components.request_context import NO_CONTEXT
 from ctxrec.serving import feature_store
 from ctxrec.serving import model_versions
@@ -23,14 +24,30 @@ from ctxrec.serving.head.in_process import InProcessHead
 from ctxrec.serving.index import index_dir
 from ctxrec.serving.index.manifest import IndexDirError
 from ctxrec.serving.index.retriever import Retriever
-from ctxrec.serving.tf_serving.model_config import MODEL_NAME
+from ctxrec.serving.service import serving_paths
+from ctxrec.serving.service.serving_paths import OutsideServingDirError
 
-INDEX_FOLDER = "index"
 RemoteHeadFactory = Callable[[str], ContextHead]  # model version -> a head pinned to it
 
 
 class ReleaseError(RuntimeError):
   """A release cannot be served: a part is missing, partial or of another model version."""
+
+
+class UnsafeRelease(ReleaseError):
+  """The store names a release the service must never load: by a version that is not data (a
+  path, say), or with a folder that resolves outside the serving folder."""
+
+
+REFUSED_UNSAFE = "unsafe"  # UnsafeRelease, or a current version in the store that is not data
+REFUSED_INCOMPLETE = "incomplete"  # a part missing, partial, mismatched or unreadable
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+  """Why the store's current release is not served (the previous one still is)."""
+  reason: str  # REFUSED_*
+  message: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +66,7 @@ class Release:
 
   @property
   def index_version(self) -> str:
-    manifest = self.retriever.manifest
-    return f"{manifest.model_version}-{manifest.catalog_fingerprint[:12]}"
+    return self.retriever.manifest.index_version
 
   @property
   def signature(self) -> HeadSignature:
@@ -60,14 +76,6 @@ class Release:
     return {"model_version": self.model_version, "index_version": self.index_version,
             "states_version": str(self.states_version), "items": self.retriever.manifest.items,
             "tf_serving": self.remote_head.name if self.remote_head else None}
-
-
-def model_dir(serving_dir: str, model_version: str) -> str:
-  return os.path.join(serving_dir, MODEL_NAME, model_version)
-
-
-def index_path(serving_dir: str, model_version: str) -> str:
-  return os.path.join(serving_dir, INDEX_FOLDER, model_version)
 
 
 class ReleaseLoader:
@@ -84,11 +92,10 @@ class ReleaseLoader:
     """The release of `states_version`, reusing the previous release's model and index when
     only the day's states changed; ReleaseError when a part is missing or mismatched."""
     version = states_version.model_version
-    model = model_dir(self.serving_dir, version)
+    model, index = self._folders(states_version)
     if not model_versions.is_version_dir(model):
       raise ReleaseError(f"{states_version}: no model {model} (push it, or publish states of a "
                          f"pushed model)")
-    index = index_path(self.serving_dir, version)
     try:
       manifest = index_dir.verify(index)
     except IndexDirError as exc:
@@ -98,6 +105,7 @@ class ReleaseLoader:
     if reuse:
       head, remote, retriever = previous.local_head, previous.remote_head, previous.retriever
     else:
+      self._check_confined(states_version, model, index)
       head = InProcessHead(model)
       retriever = Retriever(index, model_version=version, num_threads=self.index_threads)
       remote = self.remote_head(version) if self.remote_head else None
@@ -106,13 +114,42 @@ class ReleaseLoader:
     return Release(states_version, head, remote, retriever, cold_start, store)
 
 
+  def _folders(self, states_version: StatesVersion) -> Tuple[str, str]:
+    """(model folder, index folder) of a version; UnsafeRelease for a version that is not
+    data or a folder outside the serving folder."""
+    try:
+      version = versions.model_version(states_version.model_version)
+      return (serving_paths.model_dir(self.serving_dir, version),
+              serving_paths.index_path(self.serving_dir, version))
+    except (versions.VersionError, OutsideServingDirError) as exc:
+      raise UnsafeRelease(f"{states_version}: {exc}") from exc
+
+  def _check_confined(self, states_version: StatesVersion, *folders: str) -> None:
+    try:
+      for folder in folders:
+        serving_paths.check_tree(self.serving_dir, folder)
+    except OutsideServingDirError as exc:
+      raise UnsafeRelease(f"{states_version}: {exc}") from exc
+
+  def index_built_at(self, states_version: StatesVersion) -> Optional[float]:
+    """When the version's index was built, or None when it has no complete index."""
+    try:
+      return index_dir.verify(self._folders(states_version)[1]).built_at
+    except IndexDirError:
+      return None
+
+
 def _check_dimensions(version: StatesVersion, head: InProcessHead, retriever: Retriever,
                       cold_start: np.ndarray) -> None:
-  """The parts must fit together: state -> head -> index (a warm-up call of the head, too)."""
+  """The parts must fit together: state -> head -> index (a warm-up call of the head, too), and
+  the cold start, every request's last resort, must embed finitely."""
   if cold_start.shape != (head.signature.dimension,):
     raise ReleaseError(f"{version}: states of dimension {cold_start.shape[-1]}, the model's "
                        f"context_head takes {head.signature.dimension}")
   embedding = head.embed(head.signature.inputs(cold_start[np.newaxis], [NO_CONTEXT], [{}]))
+  if not (np.isfinite(cold_start).all() and np.isfinite(embedding).all()):
+    raise ReleaseError(f"{version}: the cold-start state or its embedding is not finite; the "
+                       f"model is broken: retrain it")
   if embedding.shape[1] != retriever.manifest.dimension:
     raise ReleaseError(f"{version}: user embeddings of dimension {embedding.shape[1]}, the "
                        f"index holds {retriever.manifest.dimension}")
@@ -130,11 +167,13 @@ class ReleaseManager:
     self.current: Optional[Release] = None
     self.store: Optional[feature_store.StateStore] = None
     self._retired: List[Release] = []
-    self._refused: Optional[str] = None
+    self.refused: Optional[Refusal] = None
     self._lock = threading.Lock()
     self._stop = threading.Event()
     self._thread: Optional[threading.Thread] = None
     self.on_swap: Callable[[Release], None] = lambda release: None
+    # Called with each new refusal, and with None once the store names the served release again.
+    self.on_refuse: Callable[[Optional[Refusal]], None] = lambda refusal: None
 
   def refresh(self) -> bool:
     """Loads and swaps in the store's current release if it is new and complete; True if so."""
@@ -142,21 +181,41 @@ class ReleaseManager:
       try:
         store = self._store()
         target = store.current()
+      except versions.VersionError as exc:
+        self._refuse(REFUSED_UNSAFE, f"the store's current version is not a version: {exc}")
+        return False
       except feature_store.UNAVAILABLE_ERRORS as exc:
         logging.warning("release: the state store %s is unavailable (%s); keeping %s",
                         feature_store.store.redacted(self.store_uri), exc, self._serving())
         return False
-      if target is None or self._is_current(target):
-        return False
       try:
+        if target is None or self._is_current(target):
+          self._set_refused(None)  # e.g. a bad pointer rolled back to the release served
+          return False
         release = self.loader.load(target, store, self.current)
+      except UnsafeRelease as exc:
+        self._refuse(REFUSED_UNSAFE, str(exc))
+        return False
       except (ReleaseError, IndexDirError, *feature_store.UNAVAILABLE_ERRORS) as exc:
-        if self._refused != str(exc):
-          logging.warning("release: not loading %s: %s; keeping %s", target, exc, self._serving())
-          self._refused = str(exc)
+        message = str(exc)
+        self._refuse(REFUSED_INCOMPLETE, message if message.startswith(str(target))
+                     else f"{target}: {message}")
         return False
       self._swap(release)
       return True
+
+  def _refuse(self, reason: str, message: str) -> None:
+    """Keeps the current release; logs and reports each new refusal once."""
+    refusal = Refusal(reason, message)
+    if refusal != self.refused:
+      log = logging.error if reason == REFUSED_UNSAFE else logging.warning
+      log("release: not loading (%s): %s; keeping %s", reason, message, self._serving())
+      self._set_refused(refusal)
+
+  def _set_refused(self, refusal: Optional[Refusal]) -> None:
+    if refusal != self.refused:
+      self.refused = refusal
+      self.on_refuse(refusal)
 
   def _store(self) -> feature_store.StateStore:
     if self.store is None:
@@ -166,19 +225,16 @@ class ReleaseManager:
   def _is_current(self, target: StatesVersion) -> bool:
     if self.current is None or self.current.states_version != target:
       return False
-    try:  # the daily job may republish the index of the same version (the catalog changed)
-      built_at = index_dir.verify(index_path(self.loader.serving_dir,
-                                             target.model_version)).built_at
-    except IndexDirError:
-      return True
-    return built_at == self.current.retriever.manifest.built_at
+    # The daily job may republish the index of the same version (the catalog changed).
+    built_at = self.loader.index_built_at(target)
+    return built_at is None or built_at == self.current.retriever.manifest.built_at
 
   def _serving(self) -> str:
     return str(self.current.states_version) if self.current else "no release"
 
   def _swap(self, release: Release) -> None:
     previous, self.current = self.current, release
-    self._refused = None
+    self._set_refused(None)
     # In-flight requests may still use the previous release's remote head: close it one swap
     # later, never under them.
     for old in self._retired:

@@ -12,7 +12,6 @@ from ctxrec.components.request_context import Context
 from ctxrec.serving import feature_store
 from ctxrec.serving.head.circuit_breaker import CircuitBreaker
 from ctxrec.serving.head.head import HeadError
-from ctxrec.serving.index.retriever import MAX_K
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service.release import Release, ReleaseManager
 from ctxrec.serving.service.schemas import ContextIn, RetrieveRequest
@@ -87,7 +86,7 @@ class RetrievalService:
     batch = _Batch(requests, [[] for _ in requests])
     contexts = self._contexts(batch, release)
     states = self._timed(batch, "state", self._states, batch, release)
-    embeddings = self._timed(batch, "head", self._head, batch, release, states, contexts)
+    embeddings = self._timed(batch, "head", self._embed, batch, release, states, contexts)
     ids, scores, pins = self._timed(batch, "ann", self._search, batch, release, embeddings,
                                     contexts)
     batch.seconds["total"] = time.perf_counter() - started
@@ -132,6 +131,30 @@ class RetrievalService:
         states[row] = state
     return states
 
+  def _embed(self, batch: _Batch, release: Release, states: np.ndarray,
+             contexts: List[Context]) -> np.ndarray:
+    """User embeddings; a row the head makes NaN or infinite never reaches the search."""
+    embeddings = self._head(batch, release, states, contexts)
+    bad = ~np.isfinite(embeddings).all(axis=1)
+    if not bad.any():
+      return embeddings
+    rows = np.flatnonzero(bad)
+    logging.warning("context_head gave non-finite embeddings for %d of %d requests: embedding "
+                    "them without context", len(rows), len(bad))
+    for row in rows:
+      batch.flag(int(row), fb.NON_FINITE_EMBEDDING)
+    embeddings = np.array(embeddings, dtype=np.float32)
+    for retry_states in (states[rows], np.repeat(release.cold_start[np.newaxis], len(rows), 0)):
+      retried = release.local_head.embed(release.signature.inputs(
+          retry_states, [request_context.NO_CONTEXT] * len(rows), [{}] * len(rows)))
+      finite = np.isfinite(retried).all(axis=1)
+      embeddings[rows[finite]] = retried[finite]
+      rows = rows[~finite]
+      if not len(rows):
+        return embeddings
+    raise RuntimeError(f"model {release.model_version}: context_head is not finite even on the "
+                       f"cold-start state without context")
+
   def _head(self, batch: _Batch, release: Release, states: np.ndarray,
             contexts: List[Context]) -> np.ndarray:
     inputs = release.signature.inputs(states, contexts, [_demographics(r) for r in batch.requests])
@@ -155,7 +178,8 @@ class RetrievalService:
               contexts: List[Context]) -> Tuple[List[List[str]], List[List[float]], list]:
     """Ids and scores best first, the viewed item pinned first (request_context.pinned_item)."""
     items = release.retriever.manifest.items
-    wanted = min(max(r.k + len(r.exclude_item_ids) + 1 for r in batch.requests), MAX_K, items)
+    # Enough for every request's k after its exclusions and its pinned item are taken out.
+    wanted = min(max(r.k + len(r.exclude_item_ids) + 1 for r in batch.requests), items)
     found, scores = release.retriever.search(embeddings, wanted)
     out_ids, out_scores, pins = [], [], []
     for row, request in enumerate(batch.requests):
@@ -166,6 +190,8 @@ class RetrievalService:
       if pin is not None:
         top = float(scores[row][0]) if len(scores[row]) else 0.0
         ids, values = [pin] + ids, [top] + values
+      if len(ids) < request.k:
+        batch.flag(row, fb.SHORT_ANSWER)
       out_ids.append(ids[:request.k])
       out_scores.append(values[:request.k])
       pins.append(pin)

@@ -1,5 +1,5 @@
 """The HTTP API's request and response bodies: explicit schemas with bounds (OpenAPI at /docs)."""
-from typing import Dict, List, Optional
+from typing import Annotated, Dict, List, Optional
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,8 @@ MAX_DEMOGRAPHICS = 16
 DEFAULT_K = 10
 
 _Id = pydantic.constr(min_length=1, max_length=MAX_ID_LENGTH)
+# Finite and in (0, 1], as the items table's confidences (NaN, Infinity and 1e999 are refused).
+_Confidence = Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
 
 
 class Body(BaseModel):
@@ -24,8 +26,9 @@ class ContextIn(Body):
   """What the user is viewing: an item of the catalog, or categories (with confidences)."""
   item_id: Optional[_Id] = None
   categories: Optional[List[_Id]] = Field(None, min_length=1, max_length=MAX_CATEGORIES)
-  confidences: Optional[List[float]] = Field(None, max_length=MAX_CATEGORIES,
-                                             description="one per category; default 1.0 each")
+  confidences: Optional[List[_Confidence]] = Field(
+      None, max_length=MAX_CATEGORIES, description="one per category, each in (0, 1] as in the "
+                                                   "items table; default 1.0 each")
 
   @pydantic.model_validator(mode="after")
   def _consistent(self):

@@ -17,43 +17,14 @@ from ctxrec.serving.head.circuit_breaker import CircuitBreaker
 from ctxrec.serving.head.grpc_head import GrpcHead
 from ctxrec.serving.head.head import ContextHead
 from ctxrec.serving.head.rest_head import RestHead
-from ctxrec.serving.service.app import MAX_BODY_BYTES, create_app
+from ctxrec.serving.service.app import create_app
 from ctxrec.serving.service.metrics import ServiceMetrics
 from ctxrec.serving.service.release import ReleaseLoader, ReleaseManager
 from ctxrec.serving.service.retrieval import RetrievalService
+from ctxrec.serving.service.serve_config import ServeConfig
 from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 
-TF_SERVING_FORMS = "grpc://HOST:PORT or http://HOST:PORT"
 _CONFIG_VARIABLE = "CTXREC_SERVE_CONFIG"  # the config of `serve`, for its worker processes
-
-
-@dataclasses.dataclass(frozen=True)
-class ServeConfig:
-  """`ctxrec serve`'s options: where the release lives and how to reach its parts."""
-  serving_dir: str  # OUT/serving: <model name>/<version>/ and index/<version>/
-  store_uri: str
-  tf_serving: Optional[str] = None  # grpc://host:port | http://host:port; None: in-process
-  host: str = "127.0.0.1"
-  port: int = 8080
-  head_timeout_ms: float = 100.0
-  store_timeout_ms: float = 250.0
-  reload_seconds: float = 30.0
-  index_threads: int = 1
-  breaker_failures: int = 3
-  breaker_reset_seconds: float = 5.0
-  max_body_bytes: int = MAX_BODY_BYTES
-  # Requests answered at once, and TensorFlow's threads per head call: a request is a few
-  # milliseconds of GIL-bound Python around native calls, so a few threads serve more than
-  # many (the default 40 threads queue on the GIL) and one TF thread per call spares the cores.
-  request_threads: int = 4
-  tf_threads: int = 1
-  workers: int = 1  # processes, each with its own copy of the release (Python's GIL is per process)
-
-  def __post_init__(self):
-    if self.tf_serving is not None:
-      scheme = urllib.parse.urlparse(self.tf_serving).scheme
-      if scheme not in ("grpc", "http", "https"):
-        raise ValueError(f"--tf-serving {self.tf_serving!r}: use {TF_SERVING_FORMS}")
 
 
 def remote_head_factory(config: ServeConfig):
@@ -85,11 +56,11 @@ def build(config: ServeConfig) -> Service:
   manager = ReleaseManager(loader, config.store_uri, config.store_timeout_ms / 1000.0)
   metrics = ServiceMetrics()
   manager.on_swap = metrics.swapped
+  manager.on_refuse = metrics.refused_release
   manager.refresh()
   retrieval = RetrievalService(manager, CircuitBreaker(config.breaker_failures,
                                                        config.breaker_reset_seconds))
-  return Service(create_app(retrieval, metrics, config.max_body_bytes, config.request_threads),
-                 manager, metrics, retrieval)
+  return Service(create_app(retrieval, metrics, config), manager, metrics, retrieval)
 
 
 def _start(config: ServeConfig) -> Service:

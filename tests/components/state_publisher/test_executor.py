@@ -8,6 +8,7 @@ import pytest
 from tfx import types
 from tfx.types import standard_artifacts
 
+from ctxrec import versions
 from ctxrec.components import history_states
 from ctxrec.components.state_publisher import spec_keys as keys
 from ctxrec.components.state_publisher.component import PublishedStates, StatePublisher
@@ -89,6 +90,20 @@ def test_states_of_another_model_are_refused_and_current_is_untouched(
     assert store.current() == StatesVersion("7", "2026-03-01")
     np.testing.assert_array_equal(store.get("user3"), before["user3"])
     assert store.info(StatesVersion("7", "2026-03-02")) is None
+
+
+@pytest.mark.parametrize("model_version", ["/tmp/evil/7", "../7", "7.0"])
+def test_a_version_that_is_a_path_is_never_published(tmp_path, store_uri, model_version):
+  """The service loads SERVING_DIR/<model version>/: a version that is a path never gets in."""
+  first, before = _states_artifact(tmp_path / "first", StatesVersion("7", "2026-03-01"))
+  _publish(first, store_uri)
+  hostile, _ = _states_artifact(tmp_path / "hostile", StatesVersion("7", "2026-03-02"), seed=1)
+  hostile.set_string_custom_property(history_states.MODEL_VERSION, model_version)
+  with pytest.raises(versions.VersionError, match="positive integer"):
+    _publish(hostile, store_uri)
+  with feature_store.open_store(store_uri) as store:
+    assert [v.version for v in store.versions()] == [StatesVersion("7", "2026-03-01")]
+    np.testing.assert_array_equal(store.get("user3"), before["user3"])
 
 
 def test_an_unknown_store_scheme_is_a_clear_error(tmp_path):

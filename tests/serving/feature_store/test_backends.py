@@ -4,6 +4,7 @@ import threading
 import numpy as np
 import pytest
 
+from ctxrec import versions
 from ctxrec.serving import feature_store
 from ctxrec.serving.feature_store import StatesVersion, StateStoreError
 DIM = 8
@@ -186,3 +187,64 @@ def test_version_text_round_trips(store):
   assert StatesVersion.parse(str(V1)) == V1
   with pytest.raises(ValueError, match="MODEL_VERSION@YYYY-MM-DD"):
     StatesVersion.parse("1700000000")
+
+
+# ---- Versions are data, never paths (a store writer must not choose what the service loads).
+
+NOT_MODEL_VERSIONS = ["/tmp/evil", "/tmp/evil/5", "../5", "5/../../x", "1.5", "v1", "-1", "0",
+                      "01", " 1", "1\n", "", "9" * 20]
+
+
+@pytest.mark.parametrize("model_version", NOT_MODEL_VERSIONS)
+def test_a_model_version_that_is_not_a_positive_integer_is_refused(model_version):
+  with pytest.raises(versions.VersionError, match="positive integer"):
+    StatesVersion(model_version, "2026-03-01")
+  with pytest.raises(versions.VersionError):
+    StatesVersion.parse(f"{model_version}@2026-03-01")
+
+
+@pytest.mark.parametrize("serving_date", ["2026-13-01", "2026-02-30", "../x", "20260301", "",
+                                          "2026-03-01/..", "2026-3-1"])
+def test_a_serving_date_that_is_not_a_date_is_refused(serving_date):
+  with pytest.raises(versions.VersionError, match="YYYY-MM-DD"):
+    StatesVersion("1700000000", serving_date)
+
+
+def test_a_bad_version_written_directly_is_never_read_as_one(store, write_raw_current):
+  _publish(store, V1)
+  write_raw_current("/tmp/evil/1700000000@2026-03-01")
+  with pytest.raises(versions.VersionError, match="positive integer"):
+    store.current()
+  assert [info.version for info in store.versions()] == [V1]  # the record is skipped
+  _publish(store, V2)  # a publish still works, and makes a valid version current again
+  assert store.current() == V2
+
+
+def test_non_finite_states_are_refused_before_the_flip(store):
+  _publish(store, V1)
+  states = _states(10, seed=3)
+  states[4, 2] = np.nan
+  with pytest.raises(StateStoreError, match="NaN or infinite.*row 4"):
+    store.publish(V2, DIM, np.zeros(DIM), [(_users(10), states)])
+  with pytest.raises(StateStoreError, match="NaN or infinite"):
+    store.publish(V2, DIM, np.full(DIM, np.inf), [(_users(10), _states(10, 3))])
+  assert store.current() == V1
+
+
+def test_redis_takes_its_password_from_the_environment_never_from_a_log(monkeypatch, caplog):
+  from ctxrec.serving.feature_store import redis_store  # pylint: disable=g-import-not-at-top
+  from ctxrec.serving.feature_store.local_redis import LocalRedis  # pylint: disable=g-import-not-at-top
+  secret = "s3cret-never-logged"
+  monkeypatch.delenv(redis_store.PASSWORD_VARIABLE, raising=False)
+  with LocalRedis(password=secret) as server, caplog.at_level("DEBUG"):
+    with pytest.raises(StateStoreError, match="cannot reach Redis"):
+      feature_store.open_store(server.uri)
+    monkeypatch.setenv(redis_store.PASSWORD_VARIABLE, secret)
+    with feature_store.open_store(server.uri) as store:
+      _publish(store, V1)
+      assert store.current() == V1 and secret not in store.uri
+    in_uri = server.uri.replace("redis://", f"redis://:{secret}@")
+    monkeypatch.setenv(redis_store.PASSWORD_VARIABLE, "wrong")  # the URI's password wins
+    with feature_store.open_store(in_uri) as store:
+      assert store.current() == V1 and secret not in store.uri and ":***@" in store.uri
+  assert secret not in caplog.text

@@ -1,4 +1,5 @@
 """The catalog index: searcher by catalog size, the recall gate, ids, portability, refusals."""
+import hashlib
 import os
 import shutil
 
@@ -25,7 +26,7 @@ def _clustered(items: int, seed: int = 0, clusters: int = 40) -> np.ndarray:
 
 def _catalog(items: int, version: str = "7") -> Catalog:
   ids = [f"item-{i:06d}" for i in np.random.default_rng(1).permutation(items)]
-  return Catalog(ids, _clustered(items), version, f"fingerprint-{items}")
+  return Catalog(ids, _clustered(items), version, hashlib.sha256(str(items).encode()).hexdigest())
 
 
 def _build(tmp_path, catalog, spec=BuildSpec(), name="index", queries=200):
@@ -69,7 +70,7 @@ def test_the_index_carries_its_catalog_for_context_lookups(tmp_path):
   ids = [f"item-{i}" for i in range(30)]
   categories = [[f"c{i % 3}", "shared"] if i % 2 else [f"c{i % 3}"] for i in range(30)]
   confidences = [[0.75, 0.25] if i % 2 else [1.0] for i in range(30)]
-  catalog = Catalog(ids, embeddings, "7", "fp", categories, confidences)
+  catalog = Catalog(ids, embeddings, "7", "f" * 64, categories, confidences)
   directory, _, _ = _build(tmp_path, catalog)
   loaded = Retriever(directory).catalog
   assert len(loaded) == 30 and "item-3" in loaded and "item-99" not in loaded
@@ -160,6 +161,6 @@ def test_publishing_replaces_a_version_in_one_step(tmp_path):
 
 
 def test_an_empty_catalog_is_refused(tmp_path):
-  empty = Catalog([], np.zeros((0, DIM), np.float32), "7", "none")
+  empty = Catalog([], np.zeros((0, DIM), np.float32), "7", "0" * 64)
   with pytest.raises(ValueError, match="the catalog is empty"):
     build_index(empty, _clustered(5), "test", BuildSpec(), str(tmp_path / "x"))

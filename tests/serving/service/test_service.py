@@ -15,16 +15,16 @@ from ctxrec.components import user_history
 from ctxrec.components.request_context import context_of_item
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.serving import feature_store
-from ctxrec.serving.feature_store import StatesVersion
 from ctxrec.serving.head.head import context_inputs
 from ctxrec.serving.index import index_dir
 from ctxrec.serving.index.exact import exact_top_k
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service import server
 from ctxrec.serving.service.schemas import RetrieveResponse
-from ctxrec.serving.tf_serving.model_config import MODEL_NAME
 from ctxrec.trainer import exported_model
 from ctxrec.transform import features as f
+
+import release_builder  # noqa: E402  (tests/serving, put on sys.path by its conftest)
 
 K = 10
 
@@ -229,46 +229,6 @@ def test_the_request_log_has_one_line_per_request(client, caplog):
 
 # ---- Releases: whole, of one version, swapped without dropping a request. ----
 
-def _new_version(serving_dir: str, store_uri: str, version: str, new: str,
-                 index: bool = True) -> StatesVersion:
-  """A release of model version `new`: the same weights copied under a new version, its index
-  rebuilt with that version in the manifest, its states published (and made current)."""
-  shutil.copytree(os.path.join(serving_dir, MODEL_NAME, version),
-                  os.path.join(serving_dir, MODEL_NAME, new))
-  if index:
-    _copy_index(serving_dir, version, new)
-  with feature_store.open_store(store_uri) as store:
-    old = store.current()
-    users = _all_users(store_uri, old)
-    states = store.get_many(users, old)
-    target = StatesVersion(new, old.serving_date)
-    store.publish(target, len(states[0]), store.cold_start(old),
-                  [(users, np.stack(states))])
-  return target
-
-
-def _copy_index(serving_dir: str, version: str, new: str) -> None:
-  import json  # pylint: disable=g-import-not-at-top
-  source = os.path.join(serving_dir, "index", version)
-  staging = os.path.join(serving_dir, "index", f".{new}")
-  shutil.copytree(source, staging)
-  path = os.path.join(staging, index_dir.MANIFEST_FILE)
-  with open(path) as handle:
-    manifest = json.load(handle)
-  manifest["model_version"] = new
-  with open(path, "w") as handle:
-    json.dump(manifest, handle)
-  os.rename(staging, os.path.join(serving_dir, "index", new))
-
-
-def _all_users(store_uri: str, version: StatesVersion):
-  import sqlite3  # pylint: disable=g-import-not-at-top
-  from ctxrec.serving.feature_store import sqlite_store  # pylint: disable=g-import-not-at-top
-  with sqlite3.connect(sqlite_store.sqlite_path(store_uri)) as db:
-    table = sqlite_store._table(version)  # pylint: disable=protected-access
-    return [row[0] for row in db.execute(f'SELECT user_id FROM "{table}" WHERE user_id != ""')]
-
-
 def test_a_release_swap_under_concurrent_requests_drops_nothing(release_copy):
   serving_dir, store_uri, version = release_copy
   service = _service(serving_dir, store_uri)
@@ -283,7 +243,7 @@ def test_a_release_swap_under_concurrent_requests_drops_nothing(release_copy):
   threads = [threading.Thread(target=hammer) for _ in range(4)]
   for thread in threads:
     thread.start()
-  _new_version(serving_dir, store_uri, version, new)
+  release_builder.new_version(serving_dir, store_uri, version, new)
   assert service.manager.refresh()
   before = len(results)
   while len(results) < before + 20:
@@ -302,7 +262,7 @@ def test_a_half_written_release_is_never_loaded(release_copy):
   serving_dir, store_uri, version = release_copy
   service = _service(serving_dir, store_uri)
   new = str(int(version) + 1)
-  target = _new_version(serving_dir, store_uri, version, new, index=False)
+  target = release_builder.new_version(serving_dir, store_uri, version, new, index=False)
   partial = os.path.join(serving_dir, "index", new)
   shutil.copytree(os.path.join(serving_dir, "index", version), partial)
   os.remove(os.path.join(partial, index_dir.MANIFEST_FILE))  # a build that did not finish
@@ -314,7 +274,7 @@ def test_a_half_written_release_is_never_loaded(release_copy):
   assert answer["model_version"] == version  # the old release, with its own states
   assert answer["states_version"].startswith(version + "@")
   shutil.rmtree(partial)
-  _copy_index(serving_dir, version, new)
+  release_builder.copy_index(serving_dir, version, new)
   assert service.manager.refresh()
   assert _post(client, {"user_id": "nobody", "k": 3})["model_version"] == new
 
@@ -323,7 +283,7 @@ def test_an_index_of_another_model_version_is_refused(release_copy):
   serving_dir, store_uri, version = release_copy
   service = _service(serving_dir, store_uri)
   new = str(int(version) + 1)
-  _new_version(serving_dir, store_uri, version, new, index=False)
+  release_builder.new_version(serving_dir, store_uri, version, new, index=False)
   shutil.copytree(os.path.join(serving_dir, "index", version),
                   os.path.join(serving_dir, "index", new))  # still says `version` inside
   assert not service.manager.refresh()

@@ -1,8 +1,11 @@
 """TF Serving's config files parse as the server parses them, the generated models.config loads
-what it should, and the Kubernetes manifests point at each other."""
+what it should, and the Kubernetes manifests point at each other and are hardened."""
 import glob
+import itertools
 import os
-from typing import Dict, List
+import re
+import urllib.parse
+from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 import yaml
@@ -218,9 +221,13 @@ def test_main_names_the_folder_when_nothing_is_pushed(tmp_path, capsys):
 # --- the Kubernetes manifests -------------------------------------------------------------------
 
 
+DEPLOYMENT_FILES = ("redis.yaml", "retrieval-service.yaml", "tf-serving.yaml")
+
+
 def test_every_manifest_loads_with_kind_and_name():
   manifests = _manifests()
-  assert set(manifests) == {"tf-serving.yaml", "retrieval-service.yaml", "redis.yaml"}
+  assert set(manifests) == {"tf-serving.yaml", "retrieval-service.yaml", "redis.yaml",
+                            "network-policy.yaml"}
   for name, documents in manifests.items():
     assert documents, f"{name} holds no document"
     for document in documents:
@@ -229,7 +236,8 @@ def test_every_manifest_loads_with_kind_and_name():
 
 
 def test_services_select_their_deployments():
-  for documents in _manifests().values():
+  for name in DEPLOYMENT_FILES:
+    documents = _manifests()[name]
     deployment, service = _find(documents, "Deployment"), _find(documents, "Service")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -307,3 +315,328 @@ def test_redis_persists_its_states():
   claim = _find(documents, "PersistentVolumeClaim")["metadata"]["name"]
   spec = _find(documents, "Deployment")["spec"]["template"]["spec"]
   assert [v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"]] == [claim]
+
+
+# --- the hardening of the manifests -------------------------------------------------------------
+
+
+RETRIEVAL = {"app.kubernetes.io/name": "ctxrec-retrieval"}
+STATE_WRITER = {"ctxrec.io/state-writer": "true"}
+REDIS_SECRET, TOKEN_SECRET = ("ctxrec-redis", "password"), ("ctxrec-retrieval-token", "token")
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+def _pods() -> Dict[str, dict]:
+  """Each Deployment's pod template by file: what every hardening rule applies to."""
+  return {name: _find(_manifests()[name], "Deployment")["spec"]["template"]
+          for name in DEPLOYMENT_FILES}
+
+
+def _all_containers(pod_spec: dict) -> List[dict]:
+  """Init containers too: they run with the same filesystem and could undo the hardening."""
+  return pod_spec.get("initContainers", []) + pod_spec["containers"]
+
+
+def _setting(pod_spec: dict, container: dict, key: str):
+  """A container's security setting, falling back to the pod's as Kubernetes does."""
+  own = container.get("securityContext", {})
+  return own[key] if key in own else pod_spec.get("securityContext", {}).get(key)
+
+
+def _env(container: dict) -> Dict[str, dict]:
+  """A container's env entries by name, literal or from a Secret."""
+  return {e["name"]: e for e in container.get("env", [])}
+
+
+def _secret_ref(entry: dict) -> Tuple[str, str]:
+  """(Secret name, key) an env entry is read from; fails if it carries a literal value."""
+  assert "value" not in entry, f"{entry['name']} has a literal value"
+  ref = entry["valueFrom"]["secretKeyRef"]
+  return ref["name"], ref["key"]
+
+
+def _policies() -> Dict[str, dict]:
+  """NetworkPolicies by the app their podSelector selects."""
+  policies = [d for d in _manifests()["network-policy.yaml"] if d["kind"] == "NetworkPolicy"]
+  by_app = {p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]: p
+            for p in policies}
+  assert len(by_app) == len(policies), "two policies select the same app"
+  return by_app
+
+
+def _peer(peer: dict) -> Tuple[Tuple[str, str], ...]:
+  """A same-namespace pod peer as its labels; any wider peer fails."""
+  assert set(peer) == {"podSelector"}, f"peer wider than pods of this namespace: {peer}"
+  assert set(peer["podSelector"]) == {"matchLabels"}, peer
+  return _labels(peer["podSelector"]["matchLabels"])
+
+
+def _allowed(rules: List[dict], side: str) -> Set[tuple]:
+  """(peer labels or None for anyone, protocol, port) each rule lets through."""
+  allowed = set()
+  for rule in rules:
+    peers = [_peer(p) for p in rule.get(side, [])] or [None]
+    ports = [(p.get("protocol", "TCP"), p["port"]) for p in rule["ports"]]
+    assert ports, f"a rule open on every port: {rule}"
+    allowed |= {(peer, *port) for peer, port in itertools.product(peers, ports)}
+  return allowed
+
+
+def _labels(labels: dict) -> Tuple[Tuple[str, str], ...]:
+  """Labels as a hashable, order-free value, to compare peers as sets."""
+  return tuple(sorted(labels.items()))
+
+
+def _comments(name: str) -> str:
+  """A manifest's comments as one text, continuation lines joined, for documented commands."""
+  lines = [line.strip()[1:].strip() for line in
+           _text(os.path.join("kubernetes", name)).splitlines() if line.strip().startswith("#")]
+  return re.sub(r"\\\s+", "", " ".join(lines))
+
+
+def _walk(node) -> Iterator[Tuple[str, object]]:
+  """Every (key, value) pair of a parsed document, at any depth."""
+  if isinstance(node, dict):
+    for key, value in node.items():
+      yield key, value
+      yield from _walk(value)
+  elif isinstance(node, list):
+    for item in node:
+      yield from _walk(item)
+
+
+def test_every_pod_runs_as_a_numeric_non_root_user():
+  """runAsNonRoot alone fails only at start on an image whose user is a name or root."""
+  for name, pod in _pods().items():
+    spec = pod["spec"]
+    context = spec["securityContext"]
+    assert context["runAsNonRoot"] is True, name
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+    for key in ("runAsUser", "runAsGroup"):
+      assert isinstance(context[key], int) and context[key] > 0, (name, key)
+    assert spec["automountServiceAccountToken"] is False, name
+    assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC")
+
+
+def test_every_container_is_locked_down():
+  """A container escapes the pod's settings with its own: each is checked as it will run."""
+  for name, pod in _pods().items():
+    spec = pod["spec"]
+    for container in _all_containers(spec):
+      where = (name, container["name"])
+      context = container["securityContext"]
+      assert context["allowPrivilegeEscalation"] is False, where
+      assert context["readOnlyRootFilesystem"] is True, where
+      assert context["capabilities"] == {"drop": ["ALL"]}, where
+      assert not context.get("privileged"), where
+      assert _setting(spec, container, "runAsNonRoot") is True, where
+      assert _setting(spec, container, "runAsUser") not in (None, 0), where
+      assert _setting(spec, container, "seccompProfile") == {"type": "RuntimeDefault"}, where
+
+
+def test_the_users_fit_the_images():
+  """redis:7's user is 999 (its entrypoint drops to it); ctxrec and TF Serving get their own."""
+  users = {name: (pod["spec"]["securityContext"]["runAsUser"],
+                  pod["spec"]["securityContext"]["runAsGroup"]) for name, pod in _pods().items()}
+  assert users["redis.yaml"] == (999, 999)
+  assert users["retrieval-service.yaml"] == (10001, 10001)
+  assert len(set(users.values())) == 3, users
+
+
+def test_only_declared_paths_are_writable():
+  """With a read-only root, a write elsewhere fails at run time: each writer has its volume."""
+  for name, pod in _pods().items():
+    spec = pod["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for container in _all_containers(spec):
+      for mount in container.get("volumeMounts", []):
+        volume, where = volumes[mount["name"]], (name, mount["mountPath"])
+        if mount.get("readOnly"):
+          continue
+        assert "emptyDir" in volume or "persistentVolumeClaim" in volume, where
+        if "persistentVolumeClaim" in volume:
+          context = spec["securityContext"]
+          assert context["fsGroup"] == context["runAsGroup"], f"{where}: not the pod's group"
+
+
+def test_redis_writes_only_its_data_volume():
+  """Redis appends under --dir: that must be the claim, writable by its group."""
+  spec = _pods()["redis.yaml"]["spec"]
+  container = spec["containers"][0]
+  (data,) = [m for m in container["volumeMounts"] if not m.get("readOnly")]
+  assert data["mountPath"] == _flags(container["args"][1:])["dir"] == "/data"
+  (volume,) = [v for v in spec["volumes"] if v["name"] == data["name"]]
+  assert "persistentVolumeClaim" in volume and spec["securityContext"]["fsGroup"] == 999
+
+
+def test_the_python_service_has_a_writable_home():
+  """Keras writes ~/.keras at import: HOME and TMPDIR point at an emptyDir on /tmp."""
+  spec = _pods()["retrieval-service.yaml"]["spec"]
+  container = spec["containers"][0]
+  env = _env(container)
+  assert env["HOME"]["value"] == "/tmp" and env["TMPDIR"]["value"] == "/tmp"
+  mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+  volumes = {v["name"]: v for v in spec["volumes"]}
+  assert not mounts["/tmp"].get("readOnly")
+  assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+
+
+def test_every_probe_has_a_short_timeout():
+  """Without timeoutSeconds a probe waits 1 s by default, silently; each is chosen here."""
+  for name, pod in _pods().items():
+    for container in _all_containers(pod["spec"]):
+      assert "readinessProbe" in container and "livenessProbe" in container, name
+      for kind in PROBES:
+        if kind in container:
+          probe, where = container[kind], (name, container["name"], kind)
+          assert isinstance(probe.get("timeoutSeconds"), int), where
+          assert 1 <= probe["timeoutSeconds"] <= 5, where
+          assert probe["timeoutSeconds"] < probe["periodSeconds"], where
+
+
+def test_the_probes_reach_only_open_paths():
+  """The bearer token guards all but /healthz and /readyz, which the kubelet calls without it."""
+  container = _pods()["retrieval-service.yaml"]["spec"]["containers"][0]
+  paths = {container[kind]["httpGet"]["path"] for kind in PROBES if kind in container}
+  assert paths and paths <= {"/healthz", "/readyz"}
+  assert all("httpHeaders" not in container[kind]["httpGet"] for kind in PROBES
+             if kind in container)
+
+
+def test_redis_requires_the_password_of_its_secret():
+  """The password reaches Redis only through the Secret, expanded by Kubernetes in args."""
+  container = _container(_find(_manifests()["redis.yaml"], "Deployment"))
+  args, env = container["args"], _env(container)
+  assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+  assert _secret_ref(env["REDIS_PASSWORD"]) == REDIS_SECRET
+  assert _secret_ref(env["REDISCLI_AUTH"]) == REDIS_SECRET
+  command = " ".join(container["readinessProbe"]["exec"]["command"])
+  assert "redis-cli ping" in command and "PONG" in command, \
+      "redis-cli exits 0 on NOAUTH: the probe must compare the reply"
+  assert "-a " not in command and "--pass" not in command
+
+
+def test_every_expanded_variable_is_defined():
+  """An undefined $(VAR) stays literal: Redis would take "$(REDIS_PASSWORD)" as its password."""
+  for name, pod in _pods().items():
+    for container in _all_containers(pod["spec"]):
+      used = re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                        " ".join(container.get("command", []) + container.get("args", [])))
+      assert set(used) <= set(_env(container)), (name, container["name"], used)
+
+
+def test_the_retrieval_service_reads_the_redis_password_from_the_secret():
+  """The store URI carries no password: it is printed in logs and errors, the env var is not."""
+  container = _container(_find(_manifests()["retrieval-service.yaml"], "Deployment"))
+  assert _secret_ref(_env(container)["CTXREC_REDIS_PASSWORD"]) == REDIS_SECRET
+  store = urllib.parse.urlparse(_flags(container["command"][2:])["store"])
+  assert (store.scheme, store.username, store.password) == ("redis", None, None)
+  assert store.netloc == "ctxrec-redis:6379" and store.path == "/0"
+
+
+def test_the_retrieval_service_requires_its_token_and_serves_no_docs():
+  """Bound to 0.0.0.0, the service must authenticate callers and hide /docs and /openapi.json."""
+  spec = _pods()["retrieval-service.yaml"]["spec"]
+  container = spec["containers"][0]
+  command = container["command"]
+  flags = _flags(command[2:])
+  assert flags["host"] == "0.0.0.0"
+  assert not [a for a in command if a == "--docs" or a.startswith("--docs=")]
+  volumes = {v["name"]: v for v in spec["volumes"]}
+  (mount,) = [m for m in container["volumeMounts"] if "secret" in volumes[m["name"]]]
+  secret = volumes[mount["name"]]["secret"]
+  assert secret["secretName"] == TOKEN_SECRET[0] and mount["readOnly"] is True
+  (item,) = secret["items"]
+  assert item["key"] == TOKEN_SECRET[1]
+  assert flags["auth-token-file"] == f"{mount['mountPath']}/{item['path']}"
+  assert "subPath" not in mount, "a subPath mount never sees a rotated Secret"
+
+
+def test_the_token_file_is_readable_only_by_the_service():
+  """Mode 0440 with the pod's group as fsGroup: readable by uid 10001, not world-readable."""
+  spec = _pods()["retrieval-service.yaml"]["spec"]
+  (volume,) = [v for v in spec["volumes"] if "secret" in v]
+  assert volume["secret"]["defaultMode"] == 0o440
+  assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+
+
+def test_every_secret_is_referenced_by_the_same_name_and_key():
+  """A mistyped Secret name or key leaves a pod pending: all references name the two Secrets."""
+  refs = set()
+  for pod in _pods().values():
+    for container in _all_containers(pod["spec"]):
+      refs |= {_secret_ref(e) for e in container.get("env", []) if "valueFrom" in e}
+    for volume in pod["spec"]["volumes"]:
+      if "secret" in volume:
+        refs |= {(volume["secret"]["secretName"], i["key"]) for i in volume["secret"]["items"]}
+  assert refs == {REDIS_SECRET, TOKEN_SECRET}
+
+
+def test_the_secrets_are_documented_not_shipped():
+  """No Secret object, no literal value: each file says how to create the Secrets it uses."""
+  for name, documents in _manifests().items():
+    assert not [d for d in documents if d["kind"] == "Secret"], name
+    for key, value in _walk(documents):
+      if key == "env":
+        for entry in value:
+          if re.search("PASSWORD|TOKEN|AUTH|SECRET", entry["name"]):
+            _secret_ref(entry)
+      assert key not in ("password", "token", "stringData"), (name, key)
+    text = _text(os.path.join("kubernetes", name))
+    assert not re.search(r"[0-9a-fA-F]{32,}|[A-Za-z0-9+/]{40,}={0,2}", text), name
+    assert not re.search(r"://[^/\s@]+@", text), f"{name}: credentials in a URI"
+  for secret, key in (REDIS_SECRET, TOKEN_SECRET):
+    command = f"kubectl create secret generic {secret} --from-literal={key}=\"$(openssl rand"
+    assert command in _comments("retrieval-service.yaml"), secret
+  assert "kubectl create secret generic ctxrec-redis --from-literal=password=" in \
+      _comments("redis.yaml")
+
+
+def test_prometheus_is_told_to_send_the_token():
+  """/metrics answers 401 without the token: the scrape must be configured with it."""
+  comments = _comments("retrieval-service.yaml")
+  assert "Prometheus must scrape /metrics with that token" in comments
+
+
+def test_every_pod_is_selected_by_a_policy_in_both_directions():
+  """A pod no policy selects accepts and opens any connection."""
+  policies = _policies()
+  for name, pod in _pods().items():
+    app = pod["metadata"]["labels"]["app.kubernetes.io/name"]
+    assert set(policies[app]["spec"]["policyTypes"]) == {"Ingress", "Egress"}, name
+    assert policies[app]["spec"]["podSelector"]["matchLabels"].items() <= \
+        pod["metadata"]["labels"].items(), name
+
+
+def test_redis_admits_only_the_retrieval_pods_and_the_state_writers():
+  """The StatePublisher's pods write the states: they and the readers reach 6379, nobody else."""
+  spec = _policies()["ctxrec-redis"]["spec"]
+  peers = {_labels(RETRIEVAL), _labels(STATE_WRITER)}
+  assert _allowed(spec["ingress"], "from") == {(p, "TCP", 6379) for p in peers}
+  assert spec["egress"] == []
+  assert _labels(RETRIEVAL) <= _labels(_pods()["retrieval-service.yaml"]["metadata"]["labels"])
+  comments = _comments("network-policy.yaml")
+  assert 'ctxrec.io/state-writer: "true"' in comments and "StatePublisher" in comments
+
+
+def test_tf_serving_admits_only_the_retrieval_pods():
+  """TF Serving has no authentication: only the retrieval pods, only its two ports."""
+  spec = _policies()["ctxrec-tf-serving"]["spec"]
+  container = _container(_find(_manifests()["tf-serving.yaml"], "Deployment"))
+  ports = {p["containerPort"] for p in container["ports"]}
+  assert ports == {8500, 8501}
+  assert _allowed(spec["ingress"], "from") == {(_labels(RETRIEVAL), "TCP", p) for p in ports}
+  assert spec["egress"] == []
+  assert not any(_labels(STATE_WRITER) == peer for peer, _, _ in
+                 _allowed(spec["ingress"], "from"))
+
+
+def test_the_retrieval_pods_reach_only_dns_redis_and_tf_serving():
+  """The exposed pod is the likeliest to be compromised: its egress is what it needs, no more."""
+  spec = _policies()["ctxrec-retrieval"]["spec"]
+  assert _allowed(spec["ingress"], "from") == {(None, "TCP", 8080)}
+  redis = _labels({"app.kubernetes.io/name": "ctxrec-redis"})
+  tf_serving = _labels({"app.kubernetes.io/name": "ctxrec-tf-serving"})
+  assert _allowed(spec["egress"], "to") == {
+      (redis, "TCP", 6379), (tf_serving, "TCP", 8500), (tf_serving, "TCP", 8501),
+      (None, "UDP", 53), (None, "TCP", 53)}
