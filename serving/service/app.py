@@ -168,7 +168,8 @@ def _handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
   async def http_error(_: Request, exc: HTTPException):
     if exc.status_code < 500:
       metrics.requests.labels("client_error").inc()
-    return _errors(exc.status_code, [{"field": None, "message": str(exc.detail)}])
+    field = "body" if exc.status_code in (400, 413) else None  # unparsable or too large
+    return _errors(exc.status_code, [{"field": field, "message": str(exc.detail)}])
 
   @app.exception_handler(Exception)
   async def unexpected(request: Request, exc: Exception):

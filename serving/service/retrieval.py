@@ -140,7 +140,7 @@ class RetrievalService:
       return embeddings
     rows = np.flatnonzero(bad)
     logging.warning("context_head gave non-finite embeddings for %d of %d requests: embedding "
-                    "them without context", len(rows), len(bad))
+                    "them without context or demographics", len(rows), len(bad))
     for row in rows:
       batch.flag(int(row), fb.NON_FINITE_EMBEDDING)
     embeddings = np.array(embeddings, dtype=np.float32)

@@ -30,14 +30,19 @@ class ContextIn(Body):
       None, max_length=MAX_CATEGORIES, description="one per category, each in (0, 1] as in the "
                                                    "items table; default 1.0 each")
 
+  @pydantic.field_validator("confidences")
+  @classmethod
+  def _one_per_category(cls, confidences, info):
+    categories = info.data.get("categories")  # validated before: declared before
+    if confidences is not None and (categories is None or len(confidences) != len(categories)):
+      raise ValueError(f"context.confidences has {len(confidences)} values for "
+                       f"{len(categories or [])} categories; give one per category")
+    return confidences
+
   @pydantic.model_validator(mode="after")
-  def _consistent(self):
+  def _something_viewed(self):
     if self.item_id is None and self.categories is None:
       raise ValueError("give context.item_id or context.categories")
-    if self.confidences is not None and (
-        self.categories is None or len(self.confidences) != len(self.categories)):
-      raise ValueError(f"context.confidences has {len(self.confidences)} values for "
-                       f"{len(self.categories or [])} categories; give one per category")
     return self
 
 

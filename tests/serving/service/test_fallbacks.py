@@ -1,11 +1,13 @@
 """Dependencies failing mid-traffic: TF Serving killed, Redis stopped. Every request still gets
 a 200 with the fallback named, never a 5xx."""
+import json
 import os
 import sqlite3
 import threading
 import time
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from ctxrec.serving import feature_store
@@ -94,3 +96,27 @@ def test_redis_stopped_mid_traffic_serves_the_cold_start_state(tiny_release):
   nobody = client.post("/v1/retrieve", json={"user_id": "nobody", "k": 5}).json()
   assert cold["fallbacks"] == [fb.STATE_STORE_UNAVAILABLE]
   assert cold["items"] == nobody["items"]  # the cold-start state for everyone
+
+
+def test_a_non_finite_state_is_answered_from_the_cold_start_never_with_nan(release_copy):
+  """A NaN state written into the store behind the publisher's back (publish refuses one): the
+  head's NaN embedding is flagged and replaced, and the answer stays strict JSON."""
+  serving_dir, store_uri, _ = release_copy
+  service = server.build(server.ServeConfig(serving_dir=serving_dir, store_uri=store_uri))
+  release = service.manager.current
+  with sqlite3.connect(sqlite_store.sqlite_path(store_uri)) as db:
+    table = sqlite_store._table(release.states_version)  # pylint: disable=protected-access
+    user, state = db.execute(f'SELECT user_id, state FROM "{table}" WHERE user_id != "" '
+                             f'LIMIT 1').fetchone()
+    poisoned = np.full(len(state) // 4, np.nan, "<f4").tobytes()
+    db.execute(f'UPDATE "{table}" SET state = ? WHERE user_id = ?', (poisoned, user))
+  client = TestClient(service.app)
+  response = client.post("/v1/retrieve/batch", json={"requests": [
+      {"user_id": user, "k": 5, "context": {"categories": ["c0"]}}, {"user_id": "nobody", "k": 5}]})
+  assert response.status_code == 200
+  answers = json.loads(response.text, parse_constant=lambda c: pytest.fail(f"{c} in the body"))
+  poisoned_answer, nobody = answers["responses"]
+  assert fb.NON_FINITE_EMBEDDING in poisoned_answer["fallbacks"]
+  assert fb.NON_FINITE_EMBEDDING not in nobody["fallbacks"]
+  assert poisoned_answer["items"] == nobody["items"]  # the cold start, without context
+  assert all(np.isfinite(i["score"]) for i in poisoned_answer["items"])

@@ -30,3 +30,11 @@ def test_serve_refuses_an_unknown_tf_serving_scheme(tmp_path, capsys):
                    f"sqlite:///{tmp_path}/s.sqlite", "--tf-serving", "ftp://host:1"])
   assert code == 2
   assert "grpc://HOST:PORT or http://HOST:PORT" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_missing_token_file_before_loading_anything(tmp_path, capsys):
+  code = cli.main(["serve", "--serving-dir", str(tmp_path), "--store",
+                   f"sqlite:///{tmp_path}/s.sqlite", "--auth-token-file", str(tmp_path / "no")])
+  assert code == 2
+  error = capsys.readouterr().err
+  assert "--auth-token-file" in error and "no such file" in error
