@@ -253,13 +253,16 @@ def _run(args: argparse.Namespace) -> None:
   print("  examples: " + ", ".join(f"{s}={n}" for s, n in sorted(summary.examples.items())))
   _print_inputs(summary.inputs, os.path.join(config.report_dir, preflight.INPUT_SUMMARY_FILE))
   if summary.report is not None:
-    from ctxrec.components.retrieval_evaluator import report  # pylint: disable=g-import-not-at-top
+    from ctxrec.components.retrieval_evaluator import blessing, report  # pylint: disable=g-import-not-at-top
     print(f"\nRetrieval over the full catalog ({summary.report['eval_examples']} eval examples); "
           f"report in {config.report_dir}")
     print(report.format_table(summary.report))
     version = summary.report["model_version"]
     print(f"blessed: {summary.report['blessed']}; "
           + (f"pushed version {version} to {config.serving_dir}" if version else "not pushed"))
+    why = blessing.why_not(summary.report)
+    if why:
+      print(why)
     _print_index(summary.report.get("index"))
 
 

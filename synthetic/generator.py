@@ -6,13 +6,15 @@ Generative process. All randomness comes from ``np.random.default_rng`` streams 
 
 Categories. ``C = num_categories`` categories with ids ``c000``, ``c001``, ... (zero padded). A
 random permutation gives each category a popularity rank r_c; the global category popularity is
-``pi_c ∝ 1 / (r_c + 1) ** category_zipf_exponent``.
+``pi_c ∝ 1 / (r_c + 1) ** category_zipf_exponent``, or, when ``category_lognormal_sigma > 0``,
+``pi_c ∝ LogNormal(0, category_lognormal_sigma)`` drawn independently per category (no ranks).
 
 Items. ``num_items`` items with ids ``i0000000``, ... Each category first gets
 ``min_items_per_category`` items, the other items draw their primary category from ``pi``, and the
 assignment is shuffled. Within its primary category c an item gets a uniformly random rank r and
-popularity ``pop_c(i) ∝ 1 / (r + 1) ** item_zipf_exponent``, normalised to sum to 1 over the items
-whose primary category is c. Each item has a latent style ``style_i``, uniform over
+popularity ``pop_c(i) ∝ 1 / (r + 1) ** item_zipf_exponent`` (or, when ``item_lognormal_sigma >
+0``, ``∝ LogNormal(0, item_lognormal_sigma)`` drawn per item), normalised to sum to 1 over the
+items whose primary category is c. Each item has a latent style ``style_i``, uniform over
 ``{0, ..., num_styles - 1}``. The primary category's confidence is ``U(0.6, 1.0)``. An item also has
 0, 1 or 2 (equally likely) secondary categories, distinct from the primary and from each other,
 uniform over the other categories, each with confidence ``U(0.05, 0.5)``. With probability
@@ -269,9 +271,12 @@ def _from_cdf(cdf: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
 
 
 def _category_popularity(config: GeneratorConfig, rng: Rng) -> np.ndarray:
-  """pi: Zipf over a random popularity order of the categories."""
-  ranks = rng.permutation(config.num_categories).astype(np.float64)
-  weights = _zipf(ranks, config.category_zipf_exponent)
+  """pi: Zipf over a random popularity order of the categories, or log-normal weights."""
+  if config.category_lognormal_sigma > 0:
+    weights = rng.lognormal(0.0, config.category_lognormal_sigma, config.num_categories)
+  else:
+    ranks = rng.permutation(config.num_categories).astype(np.float64)
+    weights = _zipf(ranks, config.category_zipf_exponent)
   return weights / weights.sum()
 
 
@@ -320,7 +325,8 @@ def _build_catalog(config: GeneratorConfig, rng: Rng) -> tuple:
   offsets = np.concatenate([[0], np.cumsum(counts)])
   rank = np.empty(num_items, dtype=np.float64)
   rank[order] = np.arange(num_items) - np.repeat(offsets[:-1], counts)
-  weight = _zipf(rank, config.item_zipf_exponent)
+  weight = (rng.lognormal(0.0, config.item_lognormal_sigma, num_items)
+            if config.item_lognormal_sigma > 0 else _zipf(rank, config.item_zipf_exponent))
   popularity = weight / np.bincount(primary, weights=weight, minlength=num_categories)[primary]
   style = rng.integers(0, num_styles, size=num_items)
   cell = primary * num_styles + style

@@ -47,7 +47,13 @@ class GeneratorConfig:
 
   # Catalog.
   item_zipf_exponent: float = 1.0  # Item popularity in its category ~ 1/(rank+1)^s.
+  # > 0: item popularity ∝ LogNormal(0, sigma) instead: a long tail across small categories
+  # too, where most items are seen once if at all.
+  item_lognormal_sigma: float = 0.0
   category_zipf_exponent: float = 0.8  # Category popularity pi ~ 1/(rank+1)^s.
+  # > 0: pi ∝ LogNormal(0, sigma) instead (the Zipf exponent unused): a real catalog's many tiny
+  # categories and few huge ones, since category sizes follow pi.
+  category_lognormal_sigma: float = 0.0
   min_items_per_category: int = 5  # Items every category gets as their primary category.
   p_unsorted_categories: float = 0.5  # P(an item lists its categories in a random order).
 
@@ -77,6 +83,8 @@ class GeneratorConfig:
         problems.append(f"{name} must be in [0, 1]")
     if self.num_styles < 1 or self.new_user_days < 1:
       problems.append("num_styles and new_user_days must be >= 1")
+    if not (self.category_lognormal_sigma >= 0.0 and self.item_lognormal_sigma >= 0.0):
+      problems.append("category_lognormal_sigma and item_lognormal_sigma must be >= 0")
     if not self.taste_strength >= 0.0:
       problems.append("taste_strength must be >= 0")
     if len(self.countries) != len(self.country_weights):
@@ -106,4 +114,13 @@ PROFILES: Dict[str, GeneratorConfig] = {
     "sparse": GeneratorConfig(num_users=10000, num_items=50000, num_categories=100, num_days=9,
                               sessions_per_user_mean=2.2, views_per_session_mean=2.0,
                               p_convert=0.1, p_convert_viewed=0.65, p_offcategory_view=0.3),
+    # A real shop's first week and a half (shaped after a real e-commerce log): ~870 active
+    # users over 9 days, 50k items in 3,000 fine-grained categories of log-normal sizes (median
+    # 4 items, the largest ~2k), ~70% of the items in the log seen once, ~17 views per
+    # conversion, ~40% of conversions after a view of the same item within the hour.
+    "shop": GeneratorConfig(num_users=1000, num_items=50000, num_categories=3000, num_days=9,
+                            min_items_per_category=1, category_lognormal_sigma=1.85,
+                            item_zipf_exponent=0.3, sessions_per_user_mean=4.0,
+                            views_per_session_mean=7.0, p_convert=0.4, p_convert_viewed=0.5,
+                            p_offcategory_view=0.5),
 }

@@ -27,10 +27,9 @@ class TrainerConfig:
   # Share of item ids (history, context, label) that training replaces by an out-of-vocabulary
   # id, so items added after training (which hash to those ids) get a usable embedding.
   oov_rate: float = 0.05
-  # Explicit score terms (score_priors.py): category log-odds from the context and the history's
-  # interests, and item popularity, weighted per request; category codes have this width.
+  # Explicit score terms (score_priors.py): exact boosts of the context's and the history's
+  # categories, and item popularity, weighted per request.
   score_priors: bool = True
-  category_code_dim: int = 64
   head_units: Tuple[int, ...] = (128,)
   item_tower_units: Tuple[int, ...] = (128,)
   temperature: float = 0.05
@@ -55,8 +54,7 @@ class TrainerConfig:
     if self.embedding_dim % self.num_heads:
       raise ValueError(f"embedding_dim {self.embedding_dim} must divide by num_heads "
                        f"{self.num_heads}")
-    for name in ("history_length", "max_categories", "batch_size", "embedding_dim",
-                 "category_code_dim"):
+    for name in ("history_length", "max_categories", "batch_size", "embedding_dim"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

@@ -40,13 +40,13 @@ def signatures(model: ContextualRetrievalModel) -> Dict[str, tf.types.experiment
     return {f.HISTORY_STATE: model.encode_history(inputs)}
 
   def context_head(inputs):
-    return {f.USER_EMBEDDING: model.context_head(inputs[f.HISTORY_STATE], inputs)}
+    return model.context_head(inputs[f.HISTORY_STATE], inputs)
 
   def embed_items(inputs):
     return {f.ITEM_EMBEDDING: model.embed_items(inputs)}
 
   def serving_default(inputs):
-    return {f.USER_EMBEDDING: model.user_embedding(inputs)}
+    return model.user_embedding(inputs)
 
   functions = {f.SIGNATURE_ENCODE_HISTORY: encode_history, f.SIGNATURE_CONTEXT_HEAD: context_head,
                f.SIGNATURE_EMBED_ITEMS: embed_items, f.SIGNATURE_SERVING_DEFAULT: serving_default}

@@ -82,6 +82,14 @@ def embed(function, inputs: Mapping[str, np.ndarray], output: str,
   return np.concatenate([call(function, batch)[output] for batch in batches(inputs, batch_size)])
 
 
+def outputs(function, inputs: Mapping[str, np.ndarray],
+            batch_size: int = 4096) -> Dict[str, np.ndarray]:
+  """Every output of a signature over all rows, in batches (e.g. the user embedding and its
+  boosts)."""
+  parts = [call(function, batch) for batch in batches(inputs, batch_size)]
+  return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def without_context(inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
   """The same requests with an empty context (the no_context evaluation mode)."""
   out = dict(inputs)

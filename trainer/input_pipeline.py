@@ -1,12 +1,14 @@
 """Reads examples into the dense, padded raw features every model entry point takes."""
-from typing import Dict, List
+from typing import Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from ctxrec.trainer.config import TrainerConfig
 from ctxrec.transform import features as f
 
 DEMOGRAPHIC_PREFIX = f.demographic_feature("")
+VALIDATION_SHARE = 0.1  # the train examples, latest first, held out of training to validate it
 
 
 def demographic_features(raw_feature_spec: Dict[str, tf.io.VarLenFeature]) -> List[str]:
@@ -60,11 +62,44 @@ def count_examples(file_pattern: List[str], limit: int) -> int:
   return int(dataset.reduce(0, lambda count, _: count + 1))
 
 
-def make_dataset(file_pattern: List[str], raw_feature_spec: Dict, config: TrainerConfig,
-                 batch_size: int, shuffle: bool, repeat: bool,
-                 fixed_history: bool = True) -> tf.data.Dataset:
-  """Batches of dense raw features from GZIP TFRecords of tf.Examples."""
+def _label_time(record: tf.Tensor) -> tf.Tensor:
+  """A serialized example's label timestamp."""
+  parsed = tf.io.parse_single_example(record, {f.LABEL_TIMESTAMP: tf.io.VarLenFeature(tf.int64)})
+  return tf.reduce_max(tf.sparse.to_dense(parsed[f.LABEL_TIMESTAMP]))
+
+
+def validation_cutoff(file_pattern: List[str]) -> Optional[int]:
+  """The label time from which the latest VALIDATION_SHARE of examples is held out (the eval
+  split is the log's future, so the Trainer validates on the train split's own future); None
+  when the labels' times cannot split them."""
   dataset = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP")
+  times = np.fromiter(dataset.map(_label_time).as_numpy_iterator(), np.int64)
+  if times.size == 0:
+    return None
+  cutoff = int(np.quantile(times, 1.0 - VALIDATION_SHARE, method="higher"))
+  return cutoff if times.min() < cutoff else None
+
+
+def _pseudo_context(record: tf.Tensor) -> tf.Tensor:
+  """Whether a serialized example's context was derived from its label (f.PSEUDO_CONTEXT)."""
+  flag = tf.io.parse_single_example(record, {f.PSEUDO_CONTEXT: tf.io.VarLenFeature(tf.int64)})
+  return tf.reduce_any(tf.sparse.to_dense(flag[f.PSEUDO_CONTEXT]) > 0)
+
+
+def make_dataset(file_pattern: List[str], raw_feature_spec: Dict, config: TrainerConfig,
+                 batch_size: int, shuffle: bool, repeat: bool, fixed_history: bool = True,
+                 held_out_from: Optional[int] = None, held_out: bool = False,
+                 pseudo_context: Optional[bool] = None) -> tf.data.Dataset:
+  """Batches of dense raw features from GZIP TFRecords of tf.Examples. With `held_out_from`
+  (validation_cutoff) only the examples labelled before it, or from it on if `held_out`;
+  `pseudo_context` True keeps only the examples whose context was derived from their label,
+  False only the others, None every example."""
+  dataset = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP")
+  if held_out_from is not None:
+    dataset = dataset.filter(
+        lambda record: tf.equal(_label_time(record) >= held_out_from, held_out))
+  if pseudo_context is not None:
+    dataset = dataset.filter(lambda record: tf.equal(_pseudo_context(record), pseudo_context))
   if shuffle:
     dataset = dataset.shuffle(config.shuffle_buffer, seed=config.seed,
                               reshuffle_each_iteration=True)

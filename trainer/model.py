@@ -11,7 +11,9 @@ from ctxrec.trainer.context_layer import ContextLayer, weighted_category_bag
 from ctxrec.trainer.history_encoder import HistoryEncoder
 from ctxrec.trainer.oov_dropout import OovDropout
 from ctxrec.trainer.raw_features import RawFeatureTransform
-from ctxrec.trainer.score_priors import ScorePriors, primary_category
+from ctxrec.trainer.retrieval_loss import in_batch_softmax
+from ctxrec.trainer.score_priors import HISTORY_CATEGORIES, TAIL_WIDTH, ScorePriors, batch_boosts
+from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 from ctxrec.transform.preprocessing import NUM_OOV_BUCKETS
 
@@ -57,8 +59,11 @@ class ContextualRetrievalModel(tfrs.Model):
     self.demographic_features = list(demographic_features)
     dim = config.embedding_dim
     self.raw_features = RawFeatureTransform(tft_output)
+    # Zeros: an item knows nothing but its categories until it is trained on, so the learned
+    # score of the many items a short log never shows is their categories', not random noise.
     self.item_embedding = tf.keras.layers.Embedding(
-        _table_size(tft_output, f.ITEM_VOCABULARY), dim, name="item_embedding")
+        _table_size(tft_output, f.ITEM_VOCABULARY), dim, embeddings_initializer="zeros",
+        name="item_embedding")
     self.category_embedding = tf.keras.layers.Embedding(
         _table_size(tft_output, f.CATEGORY_VOCABULARY), dim, name="category_embedding")
     self.demographic_embeddings = [
@@ -74,17 +79,13 @@ class ContextualRetrievalModel(tfrs.Model):
     self.head = _mlp(config.head_units, dim, "head")
     self.item_tower = _mlp(config.item_tower_units, dim, "item_tower")
     self.label_probability = tf.constant(label_probabilities(tft_output))
-    self.score_priors = (ScorePriors(_table_size(tft_output, f.CATEGORY_VOCABULARY),
-                                     config.category_code_dim, self.label_probability,
-                                     config.temperature, config.seed)
+    self.score_priors = (ScorePriors(self.label_probability, config.temperature)
                          if config.score_priors else None)
-    self.task = tfrs.tasks.Retrieval(temperature=config.temperature,
-                                     remove_accidental_hits=True)
 
   @property
   def state_dim(self) -> int:
-    """Width of the history state: the encoder's, then score_priors' category share."""
-    extra = self.score_priors.dim if self.score_priors is not None else 0
+    """Width of the history state: the encoder's, then score_priors' top categories."""
+    extra = TAIL_WIDTH if self.score_priors is not None else 0
     return self.config.embedding_dim + extra
 
   def encode_history(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
@@ -95,12 +96,14 @@ class ContextualRetrievalModel(tfrs.Model):
                                  training=training)
     if self.score_priors is None:
       return state
-    return tf.concat([state, self.score_priors.history_share(ids[f.HISTORY_CATEGORIES])], axis=1)
+    return tf.concat([state, self.score_priors.history_tail(raw[f.HISTORY_CATEGORIES])], axis=1)
 
   def context_head(self, history_state: tf.Tensor, raw: Dict[str, tf.Tensor],
-                   training: bool = False) -> tf.Tensor:
-    parts = [history_state]
-    context_category = tf.zeros(tf.shape(history_state)[:1], tf.int64)
+                   training: bool = False) -> Dict[str, tf.Tensor]:
+    """The user embedding and its boosts (USER_EMBEDDING, BOOST_KEYS, BOOST_WEIGHTS)."""
+    parts = [self._learnable_state(history_state)]
+    rows = tf.shape(history_state)[0]
+    has_context = tf.zeros([rows], tf.bool)
     if self.context_layer is not None:
       ids = self.raw_features({f.CONTEXT_ITEM_ID: raw[f.CONTEXT_ITEM_ID],
                                f.CONTEXT_CATEGORIES: raw[f.CONTEXT_CATEGORIES]})
@@ -108,9 +111,7 @@ class ContextualRetrievalModel(tfrs.Model):
           ids[f.CONTEXT_CATEGORIES], raw[f.CONTEXT_CONFIDENCES],
           self.oov_dropout(ids[f.CONTEXT_ITEM_ID], training=training), training=training)
       parts.append(context)
-      kept = context[:, -1] > 0  # the has-context flag, 0 where training dropped the context
-      context_category = tf.where(kept, primary_category(ids[f.CONTEXT_CATEGORIES],
-                                                         raw[f.CONTEXT_CONFIDENCES]), 0)
+      has_context = context[:, -1] > 0  # the has-context flag, 0 where training dropped it
     if self.demographic_features:
       ids = self.raw_features({n: raw[n][:, tf.newaxis] for n in self.demographic_features})
       parts += [layer(ids[n][:, 0])
@@ -118,8 +119,24 @@ class ContextualRetrievalModel(tfrs.Model):
     features = tf.concat(parts, axis=1)
     learned = tf.math.l2_normalize(self.head(features, training=training), axis=1)
     if self.score_priors is None:
-      return learned
-    return self.score_priors.query(learned, features, history_state, context_category)
+      return {f.USER_EMBEDDING: learned, f.BOOST_KEYS: tf.zeros([rows, 0], tf.int64),
+              f.BOOST_WEIGHTS: tf.zeros([rows, 0], tf.float32)}
+    width = self.config.max_categories
+    categories = (raw[f.CONTEXT_CATEGORIES] if self.context_layer is not None
+                  else tf.fill([rows, width], ""))
+    confidences = (raw[f.CONTEXT_CONFIDENCES] if self.context_layer is not None
+                   else tf.zeros([rows, width]))
+    query, keys, weights = self.score_priors.query(learned, features, history_state, categories,
+                                                   confidences, has_context)
+    return {f.USER_EMBEDDING: query, f.BOOST_KEYS: keys, f.BOOST_WEIGHTS: weights}
+
+  def _learnable_state(self, history_state: tf.Tensor) -> tf.Tensor:
+    """The state the networks read: the encoder's and the top categories' shares, not their
+    keys (two float halves of a 48-bit fingerprint each, up to 2^24: names, not magnitudes)."""
+    if self.score_priors is None:
+      return history_state
+    return tf.concat([history_state[:, :-TAIL_WIDTH],
+                      history_state[:, -TAIL_WIDTH + 2 * HISTORY_CATEGORIES:]], axis=1)
 
   def _item_ids(self, raw: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Vocabulary ids of raw item features: item id [B] and categories [B, K]."""
@@ -135,23 +152,31 @@ class ContextualRetrievalModel(tfrs.Model):
         self.item_tower(tf.concat([item, bag], axis=1), training=training), axis=1)
     if self.score_priors is None:
       return learned
-    return self.score_priors.candidate(
-        learned, primary_category(ids[f.ITEM_CATEGORIES], confidences), ids[f.ITEM_ID])
+    return self.score_priors.candidate(learned, ids[f.ITEM_ID])
 
   def embed_items(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
     return self._item_tower(self._item_ids(raw), raw[f.ITEM_CONFIDENCES], training)
 
-  def user_embedding(self, raw: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+  def user_embedding(self, raw: Dict[str, tf.Tensor],
+                     training: bool = False) -> Dict[str, tf.Tensor]:
     return self.context_head(self.encode_history(raw, training), raw, training)
 
-  def compute_loss(self, features: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+  def _batch_scores(self, features: Dict[str, tf.Tensor], training: bool):
+    """(queries, candidates, boosts [B, B], label ids): the batch's labels as candidates."""
     users = self.user_embedding(features, training=training)
     ids = self._item_ids({f.ITEM_ID: features[f.LABEL_ITEM_ID],
                           f.ITEM_CATEGORIES: features[f.LABEL_CATEGORIES]})
     label_ids = ids[f.ITEM_ID]
     shown = {**ids, f.ITEM_ID: self.oov_dropout(label_ids, training=training)}
     items = self._item_tower(shown, features[f.LABEL_CONFIDENCES], training)
+    label_keys = category_keys.primary_keys(features[f.LABEL_CATEGORIES],
+                                            features[f.LABEL_CONFIDENCES])
+    boosts = batch_boosts(users[f.BOOST_KEYS], users[f.BOOST_WEIGHTS], label_keys)
+    return users[f.USER_EMBEDDING], items, boosts, label_ids
+
+  def compute_loss(self, features: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+    queries, items, boosts, label_ids = self._batch_scores(features, training)
     probability = (tf.gather(self.label_probability, label_ids)
                    if self.config.log_q_correction else None)
-    return self.task(users, items, candidate_sampling_probability=probability,
-                     candidate_ids=label_ids, compute_metrics=False)
+    return in_batch_softmax(queries, items, boosts, label_ids, self.config.temperature,
+                            probability)

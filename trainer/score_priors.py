@@ -1,110 +1,140 @@
-"""Explicit terms of the retrieval score: category log-odds and item popularity.
+"""Explicit terms of the retrieval score: exact category boosts and item popularity.
 
-A dot-product retriever ranks by q·v alone. A few dimensions appended to both towers add terms to
-that score which are right before any training:
+A dot-product retriever ranks by q·v alone. The score here is
 
-  q·v / T = g * <h, i> / T  +  <w_ctx * code(context) + interests(history), code(item)>
-                            +  w_pop * log P(item is a train label)
-  interests(history) = w_hist * share(history) + U * history_state
+  score(u, i) / T = g * <h, i> / T  +  w_pop * log P(i is a train label)  +  boost_u(key(i))
 
-`code` is a fixed unit vector per category (orthonormal up to `dim` categories), applied to the
-primary (highest-confidence) category; `share` holds, in code space, the log add-one share of
-each category in the user's history relative to a uniform share, so <share, code(c)> is > 0 for
-the categories the user converted in; it travels at the end of the history state. <h, i> is the learned towers' cosine, U a learned projection of the state;
-g, w_ctx, w_pop and w_hist are positive weights the context head computes per request, seeing
-whether the history agrees with the context. On a short log the learned parts know little, yet
-the score already ranks the viewed item's category, then the user's categories, by popularity:
-the heuristics a team would write first. With more data the learned parts and the weights
-take over.
+  boost_u(c) = softplus(b_ctx + log conf_c)    for each category c of the context (if any)
+             + softplus(b_hist + log share_c)  for each of the history's top categories
+
+`key(i)` is the item's primary category key (transform/category_keys.py); <h, i> the learned
+towers' cosine; g, w_pop, b_ctx and b_hist positive weights the context head computes per
+request, seeing whether the history agrees with the context. The first two terms are a dot
+product ([g h, T w_pop] · [i, log P]); the boosts are exact, by category key, with no code width
+for categories to collide in: they travel beside the user embedding (BOOST_KEYS, BOOST_WEIGHTS,
+in score units) and the evaluator and the service add them to the items of those categories.
+
+Before any training the score is the heuristics a team writes first: the context's categories
+by popularity, then the history's categories, then popularity (b_ctx >> b_hist >> the spread of
+log P, g small). Training moves the weights and grows the learned term from there.
 """
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-NUM_WEIGHTS = 4  # g, w_ctx, w_pop, w_hist
-INITIAL_WEIGHTS = (1.0, 2.0, 1.0, 2.0)
+from ctxrec.transform import category_keys
+
+NUM_WEIGHTS = 4  # g, w_pop, b_ctx, b_hist
+INITIAL_WEIGHTS = (0.1, 1.0, 10.0, 5.0)
+WEIGHT_RATE = 10.0
+MAX_EXPONENT = 8.0  # a weight stays within e^8 of its initial value
+HISTORY_CATEGORIES = 8  # the history's most frequent categories boosted
+TAIL_WIDTH = 3 * HISTORY_CATEGORIES  # per category: the key's two float halves, its share
 
 
-def category_codes(rows: int, dim: int, seed: int) -> np.ndarray:
-  """Unit codes per category id (row 0, padding, is zero): orthonormal when rows - 1 <= dim,
-  otherwise random, whose inner products are about N(0, 1/dim)."""
-  rng = np.random.default_rng(seed)
-  gaussian = rng.standard_normal((max(rows - 1, 0), dim))
-  if 1 < rows <= dim + 1:
-    codes = np.linalg.qr(gaussian.T)[0].T
-  else:
-    codes = gaussian / np.maximum(np.linalg.norm(gaussian, axis=1, keepdims=True), 1e-12)
-  return np.concatenate([np.zeros((1, dim)), codes]).astype(np.float32)
+def top_categories(history_keys: tf.Tensor, count: int) -> Tuple[tf.Tensor, tf.Tensor]:
+  """The `count` most frequent keys of each history [B, L] (ties: the most recent; NO_KEY
+  pads) and their shares of the history: ([B, count] int64, [B, count] float32)."""
+  history_keys = tf.pad(history_keys, [[0, 0], [0, count]])  # at least `count` positions
+  present = history_keys != category_keys.NO_KEY
+  same = tf.equal(history_keys[:, :, tf.newaxis], history_keys[:, tf.newaxis, :])
+  same = tf.logical_and(same, present[:, tf.newaxis, :])
+  counts = tf.reduce_sum(tf.cast(same, tf.float32), axis=2)  # [B, L] occurrences of each key
+  length = tf.shape(history_keys)[1]
+  later = tf.linalg.band_part(tf.ones([length, length]), 0, -1) - tf.eye(length)  # j > i
+  repeated = tf.reduce_any(tf.logical_and(same, tf.cast(later, tf.bool)[tf.newaxis]), axis=2)
+  last = tf.logical_and(present, tf.logical_not(repeated))  # one position per key, its latest
+  recency = tf.cast(tf.range(length), tf.float32) / tf.cast(length + 1, tf.float32)
+  ranked = tf.where(last, counts + recency, -1.0)
+  top = tf.math.top_k(ranked, k=count)
+  found = top.values > 0
+  keys = tf.where(found, tf.gather(history_keys, top.indices, batch_dims=1), category_keys.NO_KEY)
+  total = tf.maximum(tf.reduce_sum(tf.cast(present, tf.float32), axis=1, keepdims=True), 1.0)
+  return keys, tf.where(found, tf.floor(top.values) / total, 0.0)
 
 
-def primary_category(category_ids: tf.Tensor, confidences: tf.Tensor) -> tf.Tensor:
-  """The highest-confidence category id per row of [B, K] ids (0 when a row has none), whatever
-  order the caller listed them in."""
-  scores = tf.where(category_ids > 0, confidences, -1.0)
-  best = tf.argmax(scores, axis=1, output_type=tf.int32)
-  return tf.gather(category_ids, best, batch_dims=1)
+def pack_tail(keys: tf.Tensor, shares: tf.Tensor) -> tf.Tensor:
+  """[B, TAIL_WIDTH] floats that carry the top categories in the history state."""
+  return tf.concat([tf.reshape(category_keys.to_floats(keys), [-1, 2 * HISTORY_CATEGORIES]),
+                    shares], axis=1)
+
+
+def unpack_tail(state: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """(keys, shares) from the end of a history state."""
+  tail = state[:, -TAIL_WIDTH:]
+  halves = tf.reshape(tail[:, :2 * HISTORY_CATEGORIES], [-1, HISTORY_CATEGORIES, 2])
+  return category_keys.from_floats(halves), tail[:, 2 * HISTORY_CATEGORIES:]
+
+
+def batch_boosts(boost_keys: tf.Tensor, boost_weights: tf.Tensor,
+                 item_keys: tf.Tensor) -> tf.Tensor:
+  """[B, N]: per query, the summed boost weights whose key is each candidate's key."""
+  match = tf.equal(boost_keys[:, :, tf.newaxis], item_keys[tf.newaxis, tf.newaxis, :])
+  match = tf.logical_and(match, (boost_keys != category_keys.NO_KEY)[:, :, tf.newaxis])
+  return tf.reduce_sum(tf.cast(match, tf.float32) * boost_weights[:, :, tf.newaxis], axis=1)
 
 
 class PriorWeights(tf.keras.layers.Layer):
-  """Per-request weights (g, w_ctx, w_pop, w_hist), positive, starting at `initial`."""
+  """Per-request weights (g, w_pop, b_ctx, b_hist), positive, starting at `initial`.
+
+  Each weight is initial * exp(rate * z): Adam moves a parameter by about the learning rate a
+  step, so `rate` lets a few hundred steps scale a weight several-fold (a shop's strong context
+  prior must be able to yield where the data says the context is weak)."""
 
   def __init__(self, hidden_units: int = 32, initial: Sequence[float] = INITIAL_WEIGHTS,
-               **kwargs):
+               rate: float = WEIGHT_RATE, **kwargs):
     super().__init__(**kwargs)
-    inverse_softplus = np.log(np.expm1(np.asarray(initial, np.float32)))
+    self._initial = tf.constant(np.asarray(initial, np.float32))
+    self._rate = rate
     self.hidden = tf.keras.layers.Dense(hidden_units, activation="relu")
-    self.out = tf.keras.layers.Dense(
-        NUM_WEIGHTS, kernel_initializer="zeros",
-        bias_initializer=tf.keras.initializers.Constant(inverse_softplus))
+    self.out = tf.keras.layers.Dense(NUM_WEIGHTS, kernel_initializer="zeros")
 
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    return tf.nn.softplus(self.out(self.hidden(inputs)))
+    exponent = tf.clip_by_value(self._rate * self.out(self.hidden(inputs)), -MAX_EXPONENT,
+                                MAX_EXPONENT)
+    return self._initial * tf.exp(exponent)
 
 
 class ScorePriors(tf.keras.layers.Layer):
-  """Appends the explicit terms to the learned user (query) and item (candidate) vectors."""
+  """The explicit terms: the query's and candidate's extra dimension, and the boosts."""
 
-  def __init__(self, category_rows: int, dim: int, label_probability: tf.Tensor,
-               temperature: float, seed: int, **kwargs):
+  def __init__(self, label_probability: tf.Tensor, temperature: float, **kwargs):
     super().__init__(**kwargs)
-    self.codes = tf.constant(category_codes(category_rows, dim, seed))
     self.label_probability = label_probability  # the model's table (log-Q uses it too)
-    self.interests = tf.keras.layers.Dense(dim, use_bias=False, kernel_initializer="zeros",
-                                           name="interests")
     self.weights_of_request = PriorWeights()
     self._temperature = temperature
 
-  @property
-  def dim(self) -> int:
-    return int(self.codes.shape[1])
-
-  def history_share(self, category_ids: tf.Tensor) -> tf.Tensor:
-    """log of the add-one share of each category in a history [B, L] (0 = padding), relative to
-    a uniform share, in code space: zero for an empty history."""
-    rows = int(self.codes.shape[0])
-    counts = tf.math.bincount(category_ids, minlength=rows, maxlength=rows, axis=-1,
-                              dtype=tf.float32)[:, 1:]  # [B, C], padding dropped
-    total = tf.reduce_sum(counts, axis=1, keepdims=True)
-    log_share = tf.math.log((counts + 1.0) * (rows - 1) / (total + rows - 1))
-    return log_share @ self.codes[1:]
+  @staticmethod
+  def history_tail(history_categories: tf.Tensor) -> tf.Tensor:
+    """The state's tail for raw history categories [B, L]: the top categories and shares."""
+    return pack_tail(*top_categories(category_keys.keys(history_categories),
+                                     HISTORY_CATEGORIES))
 
   def query(self, learned: tf.Tensor, features: tf.Tensor, history_state: tf.Tensor,
-            context_category: tf.Tensor) -> tf.Tensor:
-    """[g h, T (w_ctx code + interests), T w_pop]; `history_state` ends with history_share;
-    `context_category` [B] is the context's primary category id, 0 when there is none (or
-    training dropped it)."""
-    context_code = tf.gather(self.codes, context_category)
-    share = history_state[:, -self.dim:]
-    agreement = tf.reduce_sum(share * context_code, axis=1, keepdims=True)
-    g, w_ctx, w_pop, w_hist = tf.split(
+            context_categories: tf.Tensor, context_confidences: tf.Tensor,
+            has_context: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(query [g h, T w_pop], boost keys [B, K + H], boost weights in score units); the
+    context's boosts are off where `has_context` [B] is False (none, or dropped in training)."""
+    history_keys, shares = unpack_tail(history_state)
+    context_keys = tf.where(has_context[:, tf.newaxis], category_keys.keys(context_categories),
+                            category_keys.NO_KEY)
+    primary = tf.where(has_context, category_keys.primary_keys(context_categories,
+                                                               context_confidences),
+                       category_keys.NO_KEY)
+    agreement = tf.reduce_sum(shares * tf.cast(tf.equal(history_keys, primary[:, tf.newaxis]),
+                                               tf.float32), axis=1, keepdims=True)
+    g, w_pop, b_ctx, b_hist = tf.split(
         self.weights_of_request(tf.concat([features, agreement], axis=1)), NUM_WEIGHTS, axis=1)
-    category_logits = w_ctx * context_code + w_hist * share + self.interests(history_state)
-    return tf.concat([g * learned, self._temperature * category_logits, self._temperature * w_pop],
-                     axis=1)
+    # softplus: a boost never turns into a penalty (a weak category still ranks above the rest)
+    context_weights = tf.nn.softplus(b_ctx + tf.math.log(tf.maximum(context_confidences, 1e-6)))
+    history_weights = tf.nn.softplus(b_hist + tf.math.log(tf.maximum(shares, 1e-6)))
+    keys = tf.concat([context_keys, history_keys], axis=1)
+    weights = tf.concat([context_weights, history_weights], axis=1)
+    weights = tf.where(keys != category_keys.NO_KEY, weights, 0.0) * self._temperature
+    return tf.concat([g * learned, self._temperature * w_pop], axis=1), keys, weights
 
-  def candidate(self, learned: tf.Tensor, category: tf.Tensor, item: tf.Tensor) -> tf.Tensor:
-    """[i, code(primary category), log P(label)] for item ids [B] and primary categories [B]."""
+  def candidate(self, learned: tf.Tensor, item: tf.Tensor) -> tf.Tensor:
+    """[i, log P(label)] for item ids [B]."""
     log_popularity = tf.math.log(tf.gather(self.label_probability, item))
-    return tf.concat([learned, tf.gather(self.codes, category), log_popularity[:, tf.newaxis]],
-                     axis=1)
+    return tf.concat([learned, log_popularity[:, tf.newaxis]], axis=1)

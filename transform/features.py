@@ -46,6 +46,9 @@ LABEL_TIMESTAMP = "label_timestamp"
 CONTEXT_ITEM_ID = "context_item_id"
 CONTEXT_CATEGORIES = "context_categories"
 CONTEXT_CONFIDENCES = "context_confidences"
+# 1 on a train example whose context PseudoContextAugmenter derived from its label (the Trainer
+# validates with logged contexts only); not in the schema, so Transform and the model never see it.
+PSEUDO_CONTEXT = "pseudo_context"
 EXAMPLE_USER_ID = USER_ID
 
 
@@ -70,6 +73,11 @@ SIGNATURE_EMBED_ITEMS = "embed_items"
 SIGNATURE_SERVING_DEFAULT = "serving_default"
 HISTORY_STATE = "history_state"
 USER_EMBEDDING = "user_embedding"
+# The score's exact category boosts beside the user embedding (trainer/score_priors.py): keys
+# (transform/category_keys.py; 0 = none) and weights in score units, added to q·v of the items
+# whose primary category has that key.
+BOOST_KEYS = "boost_keys"
+BOOST_WEIGHTS = "boost_weights"
 ITEM_EMBEDDING = "item_embedding"
 
 # ---- Vocabularies written by the tf.Transform preprocessing_fn. ----

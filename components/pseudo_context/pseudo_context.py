@@ -260,5 +260,7 @@ def augment(serialized: bytes, pools: LabelPools,
     if not logged:
       return serialized, outcome
     context = NO_CONTEXT  # a logged context left unused must not reach training either
+  else:
+    example.features.feature[f.PSEUDO_CONTEXT].int64_list.value[:] = [1]
   write_context(example, context)
   return example.SerializeToString(deterministic=True), outcome

@@ -12,6 +12,7 @@ from ctxrec.components.retrieval_evaluator import baselines
 from ctxrec.components.retrieval_evaluator import metrics as m
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.trainer import exported_model
+from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
 Ranks = Dict[str, Dict[str, np.ndarray]]  # method -> mode -> 1-based label ranks
@@ -24,6 +25,7 @@ class Catalog:
   primary: np.ndarray  # primary category index per item
   categories: Dict[str, int]  # category id -> index
   index: pd.Index  # item id -> catalog row
+  primary_keys: np.ndarray  # category_keys of each item's primary category (the boosts')
 
   @classmethod
   def load(cls, items_path: str) -> "Catalog":
@@ -32,7 +34,8 @@ class Catalog:
     names = sorted({c for item in catalog.values() for c in item.categories})
     index = {name: i for i, name in enumerate(names)}
     primary = np.array([index[i.categories[0]] for i in catalog.values()])
-    return cls(items, primary, index, pd.Index(items[f.ITEM_ID]))
+    keys = category_keys.keys_of(names)[primary] if names else np.zeros(0, np.int64)
+    return cls(items, primary, index, pd.Index(items[f.ITEM_ID]), keys)
 
   def positions(self, item_ids: np.ndarray) -> np.ndarray:
     """Catalog row of each id, -1 when the item is not in the catalog."""
@@ -82,21 +85,28 @@ def context_weights(requests: exported_model.EvalRequests, catalog: Catalog) -> 
   return out
 
 
-def model_ranks(signatures, item_embeddings: np.ndarray, inputs: Dict[str, np.ndarray],
-                positions: np.ndarray, pinned: Optional[np.ndarray] = None) -> np.ndarray:
-  """Exact ranks of the labels by dot product of user and item embeddings; with `pinned`
-  (catalog rows, -1 for none), each row's pinned item is moved first, as the service does
-  (request_context.pinned_item)."""
-  users = exported_model.embed(signatures[f.SIGNATURE_SERVING_DEFAULT], inputs, f.USER_EMBEDDING)
-  if not len(users):
+def model_ranks(signatures, item_embeddings: np.ndarray, item_keys: np.ndarray,
+                inputs: Dict[str, np.ndarray], positions: np.ndarray,
+                pinned: Optional[np.ndarray] = None) -> np.ndarray:
+  """Exact ranks of the labels by the model's score (the dot product of user and item
+  embeddings, plus the user's boosts of the items' primary category keys, as the service
+  scores); with `pinned` (catalog rows, -1 for none), each row's pinned item is moved first, as
+  the service does (request_context.pinned_item)."""
+  if not len(positions):
     return np.zeros(0)
+  users = exported_model.outputs(signatures[f.SIGNATURE_SERVING_DEFAULT], inputs)
+  embeddings = users[f.USER_EMBEDDING]
+  boost_keys, boost_weights = users.get(f.BOOST_KEYS), users.get(f.BOOST_WEIGHTS)
   batch_size = m.rows_per_block(len(item_embeddings))
   labels, pins = [], []
-  for start in range(0, len(users), batch_size):
-    scores = users[start:start + batch_size] @ item_embeddings.T
-    labels.append(m.ranks_from_scores(scores, positions[start:start + batch_size]))
+  for start in range(0, len(embeddings), batch_size):
+    rows = slice(start, start + batch_size)
+    scores = embeddings[rows] @ item_embeddings.T
+    if boost_keys is not None:
+      scores += category_keys.boost_scores(boost_keys[rows], boost_weights[rows], item_keys)
+    labels.append(m.ranks_from_scores(scores, positions[rows]))
     if pinned is not None:
-      pins.append(m.ranks_from_scores(scores, pinned[start:start + batch_size]))
+      pins.append(m.ranks_from_scores(scores, pinned[rows]))
   ranks = np.concatenate(labels)
   if pinned is None:
     return ranks
@@ -141,9 +151,10 @@ def all_ranks(model, baseline_model, requests: exported_model.EvalRequests, cata
     items = exported_model.embed_catalog(signatures, catalog.items)
     pinned = viewed if method == m.CONTEXTUAL else None  # the served answer pins it
     ranks[method] = {
-        m.REAL_CONTEXT: model_ranks(signatures, items, inputs_with_context, positions[has],
-                                    pinned),
-        m.NO_CONTEXT: model_ranks(signatures, items, no_context, positions)}
+        m.REAL_CONTEXT: model_ranks(signatures, items, catalog.primary_keys, inputs_with_context,
+                                    positions[has], pinned),
+        m.NO_CONTEXT: model_ranks(signatures, items, catalog.primary_keys, no_context,
+                                  positions)}
   popularity = baselines.popularity_ranks(counts, positions)
   ranks[m.POPULARITY] = {m.REAL_CONTEXT: popularity[has], m.NO_CONTEXT: popularity}
   labels, contexts = baselines.context_ranks(
@@ -180,23 +191,32 @@ def _context_primary(requests: exported_model.EvalRequests, catalog: Catalog) ->
   return lookup.reindex(primary).fillna(-1).to_numpy().astype(np.int64)
 
 
-def _seen(rows: np.ndarray, events: np.ndarray) -> np.ndarray:
-  """Catalog rows with at least one train-period event (-1, outside the catalog: unseen)."""
-  return (rows >= 0) & (np.asarray(events)[np.maximum(rows, 0)] > 0)
+def train_frequency(rows: np.ndarray, events: np.ndarray) -> np.ndarray:
+  """Train-period events of each catalog row's item; 0 outside the catalog (-1), as unseen."""
+  return np.where(rows >= 0, np.asarray(events)[np.maximum(rows, 0)], 0)
+
+
+def label_seen_buckets(frequency: np.ndarray) -> Dict[str, np.ndarray]:
+  """Which rows fall in each bucket of metrics.LABEL_SEEN_BUCKETS, by their label's train
+  frequency: every row in exactly one."""
+  lows = np.array(list(m.LABEL_SEEN_BUCKETS.values()))
+  bucket = np.searchsorted(lows, np.asarray(frequency), side="right") - 1
+  return {name: bucket == i for i, name in enumerate(m.LABEL_SEEN_BUCKETS)}
 
 
 def slice_masks(requests: exported_model.EvalRequests, catalog: Catalog,
                 events: np.ndarray) -> Dict[str, np.ndarray]:
-  """Which eval rows fall in each slice of metrics.SLICES; `events` are train-period events per
-  catalog item (an item outside the catalog is unseen)."""
+  """Which eval rows fall in each slice of metrics.SLICES, in that order; `events` are
+  train-period events per catalog item (an item outside the catalog is unseen)."""
   has = requests.has_context
   labels, contexts = catalog.positions(requests.labels), context_positions(requests, catalog)
   label_primary = np.where(labels >= 0, catalog.primary[np.maximum(labels, 0)], -2)
-  return {
+  masks = {
       m.COLD_START: ~(requests.inputs[f.HISTORY_ITEM_IDS] != "").any(axis=1),
       m.CONTEXT_OFF_CATEGORY: has & (_context_primary(requests, catalog) != label_primary),
-      m.UNSEEN_LABEL: ~_seen(labels, events),
-      m.UNSEEN_CONTEXT: has & ~_seen(contexts, events)}
+      m.UNSEEN_CONTEXT: has & (train_frequency(contexts, events) == 0),
+      **label_seen_buckets(train_frequency(labels, events))}
+  return {name: masks[name] for name in m.SLICES}
 
 
 def statistics_by_mode(ranks: Ranks, rows: Dict[str, np.ndarray], users: np.ndarray,

@@ -48,9 +48,15 @@ MODES = (REAL_CONTEXT, NO_CONTEXT)
 # ---- Slices of the eval examples, reported for every method and mode. ----
 COLD_START = "cold_start"  # empty history: first-ever conversions, the cold-start state
 CONTEXT_OFF_CATEGORY = "context_off_category"  # context's primary category != the label's
-UNSEEN_LABEL = "unseen_label"  # the label item has no train-period event
+UNSEEN_LABEL = "unseen_label"  # the label item has no train-period event: label_seen 0
+LABEL_SEEN_1 = "label_seen_1"  # the label item has exactly 1 train-period event
+LABEL_SEEN_2_9 = "label_seen_2_9"  # 2 to 9
+LABEL_SEEN_10_PLUS = "label_seen_10_plus"  # 10 or more
+# Label train-frequency buckets: slice -> fewest train-period events of the label item (up to
+# the next bucket's). The 0 bucket is unseen_label itself, one mask under one name.
+LABEL_SEEN_BUCKETS = {UNSEEN_LABEL: 0, LABEL_SEEN_1: 1, LABEL_SEEN_2_9: 2, LABEL_SEEN_10_PLUS: 10}
 UNSEEN_CONTEXT = "unseen_context"  # the context item has no train-period event
-SLICES = (COLD_START, CONTEXT_OFF_CATEGORY, UNSEEN_LABEL, UNSEEN_CONTEXT)
+SLICES = (COLD_START, CONTEXT_OFF_CATEGORY, *LABEL_SEEN_BUCKETS, UNSEEN_CONTEXT)
 
 # ---- Metrics. ----
 RECALL_KS = (10, 20, 50, 100)

@@ -28,11 +28,24 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ctxrec.components.retrieval_evaluator import blessing as blessing_rule
 from ctxrec.components.retrieval_evaluator import metrics as m
 
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 PLOT_FILE = "recall_at_k.png"
+
+
+def _label_seen_note() -> str:
+  """The label train-frequency buckets in words, from metrics.LABEL_SEEN_BUCKETS."""
+  lows = list(m.LABEL_SEEN_BUCKETS.values())
+  highs = [low - 1 for low in lows[1:]] + [None]
+  spans = [f"{name} ({low}" + ("+" if high is None else "" if high == low else f"-{high}") + ")"
+           for name, low, high in zip(m.LABEL_SEEN_BUCKETS, lows, highs)]
+  return ("the label train-frequency slices, by how often the label item was seen in the train "
+          f"period (events of any type, as for {m.UNSEEN_LABEL}): " + ", ".join(spans))
+
+
 TABLE_METRICS = tuple(f"recall@{k}" for k in m.RECALL_KS) + ("ndcg@10", m.MRR, m.COUNT)
 _NOTES = (
     "- Each eval example has one relevant item, its label, ranked exactly among the whole "
@@ -56,7 +69,8 @@ _NOTES = (
     f"with the empty-history state); {m.CONTEXT_OFF_CATEGORY}, real-context examples whose "
     f"context's primary category is not the label's; {m.UNSEEN_LABEL} and {m.UNSEEN_CONTEXT}, "
     "examples whose label or context item has no event (view or conversion) before the eval "
-    "start. In no_context mode a slice keeps the same examples, context removed.",
+    f"start; {_label_seen_note()}. In no_context mode a slice keeps the same examples, context "
+    "removed.",
     "- Oracles rank by the true conversion probability of the synthetic world (defined in "
     "synthetic/oracle.py): the ceiling a learned retriever can reach; absent on real data. The "
     "oracle that sees what the model's context carries (its context mode) is marked as its "
@@ -307,6 +321,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
            f"**Blessed: {'yes' if summary['blessed'] else 'no'}**", ""]
   reasons = summary.get("blessing", {}).get("reasons", [])
   lines += [f"- {reason}" for reason in reasons] + ([""] if reasons else [])
+  why = blessing_rule.why_not(summary)
+  lines += [f"**{why}**", ""] if why else []
   modes = [mode for mode in m.MODES
            if any(mode in by_mode for by_mode in summary["metrics"].values())]
   if modes:

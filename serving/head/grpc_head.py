@@ -1,11 +1,10 @@
 """`context_head` through TF Serving's gRPC PredictionService, the model version pinned."""
 import grpc
-import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from ctxrec.serving.head.head import ContextHead, HeadError, Inputs
+from ctxrec.serving.head.head import OUTPUTS, ContextHead, HeadError, HeadOutput, Inputs
 from ctxrec.transform import features as f
 
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -32,7 +31,7 @@ class GrpcHead(ContextHead):
     self._channel = grpc.insecure_channel(target)
     self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
-  def embed(self, inputs: Inputs) -> np.ndarray:
+  def embed(self, inputs: Inputs) -> HeadOutput:
     request = predict_request(self.model_name, self.model_version, inputs)
     try:
       response = self._stub.Predict(request, timeout=self.timeout_s)
@@ -44,7 +43,8 @@ class GrpcHead(ContextHead):
     if f.USER_EMBEDDING not in response.outputs:
       raise HeadError(f"TF Serving grpc://{self.target}: no {f.USER_EMBEDDING} in the answer "
                       f"(outputs: {sorted(response.outputs)})", retryable=False)
-    return tf.make_ndarray(response.outputs[f.USER_EMBEDDING])
+    return HeadOutput.from_outputs({name: tf.make_ndarray(response.outputs[name])
+                                    for name in OUTPUTS if name in response.outputs})
 
   def close(self) -> None:
     self._channel.close()

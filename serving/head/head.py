@@ -10,6 +10,38 @@ from ctxrec.components.request_context import Context
 from ctxrec.transform import features as f
 
 Inputs = Dict[str, np.ndarray]  # raw `context_head` inputs, padded as the signature declares
+OUTPUTS = (f.USER_EMBEDDING, f.BOOST_KEYS, f.BOOST_WEIGHTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadOutput:
+  """What `context_head` answers for a batch: user embeddings and their category boosts (none,
+  [n, 0], for a model without them)."""
+  embeddings: np.ndarray  # [n, d] float32
+  boost_keys: np.ndarray  # [n, S] int64 category keys (transform/category_keys.py)
+  boost_weights: np.ndarray  # [n, S] float32, in score units
+
+  @classmethod
+  def from_outputs(cls, outputs: Mapping[str, np.ndarray]) -> "HeadOutput":
+    embeddings = np.asarray(outputs[f.USER_EMBEDDING], np.float32)
+    empty = np.zeros((len(embeddings), 0))
+    return cls(embeddings, np.asarray(outputs.get(f.BOOST_KEYS, empty), np.int64),
+               np.asarray(outputs.get(f.BOOST_WEIGHTS, empty), np.float32))
+
+  def finite_rows(self) -> np.ndarray:
+    """[n] bool: rows whose embedding and boost weights are all finite."""
+    return (np.isfinite(self.embeddings).all(axis=1)
+            & np.isfinite(self.boost_weights).all(axis=1))
+
+  def replace_rows(self, rows: np.ndarray, other: "HeadOutput") -> "HeadOutput":
+    """This output with `rows` taken from `other` (an answer for those rows only)."""
+    parts = []
+    for mine, theirs in zip((self.embeddings, self.boost_keys, self.boost_weights),
+                            (other.embeddings, other.boost_keys, other.boost_weights)):
+      merged = np.array(mine)
+      merged[rows] = theirs
+      parts.append(merged)
+    return HeadOutput(*parts)
 
 
 class HeadError(RuntimeError):
@@ -66,8 +98,8 @@ class ContextHead(abc.ABC):
     self.model_version = str(model_version)
 
   @abc.abstractmethod
-  def embed(self, inputs: Inputs) -> np.ndarray:
-    """User embeddings [n, d] for a batch of inputs, or HeadError."""
+  def embed(self, inputs: Inputs) -> HeadOutput:
+    """User embeddings and boosts for a batch of inputs, or HeadError."""
 
   @property
   def name(self) -> str:

@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 from ctxrec.serving import model_versions
-from ctxrec.serving.head.head import ContextHead, HeadError, HeadSignature, Inputs
+from ctxrec.serving.head.head import ContextHead, HeadError, HeadOutput, HeadSignature, Inputs
 from ctxrec.trainer import exported_model
 from ctxrec.transform import features as f
 
@@ -21,8 +21,8 @@ class InProcessHead(ContextHead):
     self._function = exported_model.signature(self.model, f.SIGNATURE_CONTEXT_HEAD, version_dir)
     self.signature = HeadSignature(exported_model.signature_inputs(self._function))
 
-  def embed(self, inputs: Inputs):
+  def embed(self, inputs: Inputs) -> HeadOutput:
     try:
-      return exported_model.call(self._function, inputs)[f.USER_EMBEDDING]
+      return HeadOutput.from_outputs(exported_model.call(self._function, inputs))
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
       raise HeadError(f"context_head of model {self.model_version}: {exc}", retryable=False)

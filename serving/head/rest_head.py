@@ -2,7 +2,7 @@
 import httpx
 import numpy as np
 
-from ctxrec.serving.head.head import ContextHead, HeadError, Inputs
+from ctxrec.serving.head.head import OUTPUTS, ContextHead, HeadError, HeadOutput, Inputs
 from ctxrec.transform import features as f
 
 
@@ -21,7 +21,7 @@ class RestHead(ContextHead):
                 f":predict")
     self._client = httpx.Client(timeout=timeout_s)
 
-  def embed(self, inputs: Inputs) -> np.ndarray:
+  def embed(self, inputs: Inputs) -> HeadOutput:
     try:
       response = self._client.post(self.url, json=predict_body(inputs))
     except httpx.HTTPError as exc:
@@ -31,11 +31,13 @@ class RestHead(ContextHead):
       raise HeadError(f"TF Serving {self.url}: HTTP {response.status_code}: "
                       f"{_error_of(response)}", retryable=response.status_code >= 500)
     outputs = response.json().get("outputs")
-    if isinstance(outputs, dict):  # several outputs come by name, a single one bare
-      outputs = outputs.get(f.USER_EMBEDDING)
-    if outputs is None:
-      raise HeadError(f"TF Serving {self.url}: no outputs in the answer", retryable=False)
-    return np.asarray(outputs, dtype=np.float32)
+    if not isinstance(outputs, dict):  # several outputs come by name, a single one bare
+      outputs = {f.USER_EMBEDDING: outputs}
+    if outputs.get(f.USER_EMBEDDING) is None:
+      raise HeadError(f"TF Serving {self.url}: no {f.USER_EMBEDDING} in the answer",
+                      retryable=False)
+    return HeadOutput.from_outputs({name: np.asarray(outputs[name]) for name in OUTPUTS
+                                    if name in outputs})
 
   def close(self) -> None:
     self._client.close()

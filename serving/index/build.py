@@ -83,4 +83,5 @@ def build_index(catalog: Catalog, queries: np.ndarray, query_source: str, spec: 
                                    chosen.settings),
       ms_per_query_batched=chosen.ms_per_query, queries=len(queries), query_source=query_source,
       built_at=time.time())
-  return index_dir.write(directory, searcher, catalog.items_table(), manifest), measured
+  return (index_dir.write(directory, searcher, catalog.items_table(), catalog.embeddings,
+                          manifest), measured)

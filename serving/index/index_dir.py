@@ -3,6 +3,8 @@
   manifest.json    IndexManifest, written last (a directory without it is partial)
   items.parquet    row -> item of the searcher's datapoints: item_id, categories, confidences
                    (the catalog the index embedded; the service resolves viewed items with it)
+  embeddings.npy   row -> the item's embedding (float32): the exact score of the items of a
+                   request's boosted categories, and of the searcher's candidates beside them
   scann/           the serialized ScaNN searcher (its recorded paths are rewritten on load)
 """
 import dataclasses
@@ -25,6 +27,7 @@ from ctxrec.transform import features as f
 
 MANIFEST_FILE = "manifest.json"
 ITEMS_FILE = "items.parquet"
+EMBEDDINGS_FILE = "embeddings.npy"
 SCANN_DIR = "scann"
 
 
@@ -43,11 +46,14 @@ def items_table(item_ids: Sequence[str], categories: Sequence[Sequence[str]],
                                            pa.list_(pa.float32()))})
 
 
-def write(directory: str, searcher, items: pa.Table, manifest: IndexManifest) -> IndexManifest:
-  """Writes a searcher, its items (row order) and the manifest (last) into a new directory."""
+def write(directory: str, searcher, items: pa.Table, embeddings: np.ndarray,
+          manifest: IndexManifest) -> IndexManifest:
+  """Writes a searcher, its items and their embeddings (row order) and the manifest (last) into
+  a new directory."""
   os.makedirs(directory)
   scann_api.serialize(searcher, os.path.join(directory, SCANN_DIR))
   pq.write_table(items, os.path.join(directory, ITEMS_FILE))
+  np.save(os.path.join(directory, EMBEDDINGS_FILE), np.ascontiguousarray(embeddings, np.float32))
   files = {name: os.path.getsize(os.path.join(directory, name)) for name in _files(directory)}
   manifest = dataclasses.replace(manifest, files=files)
   with open(os.path.join(directory, MANIFEST_FILE), "w") as handle:
@@ -85,6 +91,13 @@ class ItemCatalog(Mapping[str, Item]):
     self._categories = np.asarray(categories.values.to_pylist(), dtype=object)
     self._confidences = confidences.values.to_numpy()
 
+  def primary_categories(self) -> np.ndarray:
+    """Each row's primary (first, highest-confidence) category, "" when it has none."""
+    starts, ends = self._offsets[:-1], self._offsets[1:]
+    first = np.where(ends > starts, starts, 0)
+    names = self._categories[first] if len(self._categories) else np.full(len(starts), "")
+    return np.where(ends > starts, names, "").astype(object)
+
   def __getitem__(self, item_id: str) -> Item:
     row = self._rows[item_id]
     start, end = self._offsets[row], self._offsets[row + 1]
@@ -99,6 +112,11 @@ class ItemCatalog(Mapping[str, Item]):
 
   def __len__(self) -> int:
     return len(self.item_ids)
+
+
+def read_embeddings(directory: str) -> np.ndarray:
+  """The item embeddings of a local index directory, memory-mapped (read-only)."""
+  return np.load(os.path.join(directory, EMBEDDINGS_FILE), mmap_mode="r")
 
 
 def read_catalog(directory: str) -> ItemCatalog:

@@ -5,7 +5,9 @@ from typing import Dict
 
 from ctxrec import versions
 
-FORMAT_VERSION = 2  # 2: items.parquet holds each item's categories and confidences
+# 2: items.parquet holds each item's categories and confidences; 3: embeddings.npy holds the
+# item embeddings, for the exact scoring of boosted categories' items
+FORMAT_VERSION = 3
 
 
 class IndexDirError(ValueError):

@@ -4,6 +4,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ctxrec.serving.index import category_index
 from ctxrec.serving.index import index_dir
 from ctxrec.serving.index import scann_api
 from ctxrec.serving.index import searcher_config as sc
@@ -29,7 +30,10 @@ class Retriever:
     local = index_dir.local_copy(directory)
     self.catalog = index_dir.read_catalog(local)
     self.item_ids = self.catalog.item_ids
-    if len(self.item_ids) != self.manifest.items:
+    self.embeddings = index_dir.read_embeddings(local)
+    self.categories = category_index.CategoryIndex(self.catalog.primary_categories())
+    if len(self.item_ids) != self.manifest.items or self.embeddings.shape != (
+        self.manifest.items, self.manifest.dimension):
       raise IndexDirError(f"{directory}: {len(self.item_ids)} item ids for "
                           f"{self.manifest.items} items; rebuild the index")
     try:
@@ -45,8 +49,13 @@ class Retriever:
   def model_version(self) -> str:
     return self.manifest.model_version
 
-  def search(self, queries: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(item ids, scores), best first: shape [k] for one query [d], [n, k] for queries [n, d]."""
+  def search(self, queries: np.ndarray, k: int, boost_keys: Optional[np.ndarray] = None,
+             boost_weights: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """(item ids, scores), best first: shape [k] for one query [d], [n, k] for queries [n, d].
+
+    With boosts ([n, S] category keys and weights, the context head's), the score is the dot
+    product plus the boosts of each item's primary category (category_index.py), the top k
+    exact over the searcher's candidates and the boosted categories' items."""
     queries = np.asarray(queries, dtype=np.float32)
     single = queries.ndim == 1
     queries = queries[np.newaxis] if single else queries
@@ -57,6 +66,18 @@ class Retriever:
       raise ValueError(f"k={k}: ask for 1 to {self.manifest.items} items (the catalog's size)")
     rows, scores = sc.search(self._searcher, queries, k, self.settings,
                              parallel=self.num_threads > 1)
-    ids = self.item_ids[np.asarray(rows, dtype=np.int64)]
-    scores = np.asarray(scores, dtype=np.float32)
+    rows, scores = np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float32)
+    if boost_keys is not None and np.size(boost_keys) and np.any(boost_weights):
+      rows, scores = self._boosted(queries, rows, k, np.atleast_2d(boost_keys),
+                                   np.atleast_2d(boost_weights))
+    ids = self.item_ids[rows]
     return (ids[0], scores[0]) if single else (ids, scores)
+
+  def _boosted(self, queries: np.ndarray, candidates: np.ndarray, k: int, keys: np.ndarray,
+               weights: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    rows = np.empty((len(queries), k), np.int64)
+    scores = np.empty((len(queries), k), np.float32)
+    for i, query in enumerate(queries):
+      rows[i], scores[i] = category_index.boosted_top_k(
+          query, candidates[i], self.embeddings, self.categories, keys[i], weights[i], k)
+    return rows, scores

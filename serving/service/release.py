@@ -146,8 +146,9 @@ def _check_dimensions(version: StatesVersion, head: InProcessHead, retriever: Re
   if cold_start.shape != (head.signature.dimension,):
     raise ReleaseError(f"{version}: states of dimension {cold_start.shape[-1]}, the model's "
                        f"context_head takes {head.signature.dimension}")
-  embedding = head.embed(head.signature.inputs(cold_start[np.newaxis], [NO_CONTEXT], [{}]))
-  if not (np.isfinite(cold_start).all() and np.isfinite(embedding).all()):
+  output = head.embed(head.signature.inputs(cold_start[np.newaxis], [NO_CONTEXT], [{}]))
+  embedding = output.embeddings
+  if not (np.isfinite(cold_start).all() and output.finite_rows().all()):
     raise ReleaseError(f"{version}: the cold-start state or its embedding is not finite; the "
                        f"model is broken: retrain it")
   if embedding.shape[1] != retriever.manifest.dimension:

@@ -11,7 +11,7 @@ from ctxrec.components import request_context
 from ctxrec.components.request_context import Context
 from ctxrec.serving import feature_store
 from ctxrec.serving.head.circuit_breaker import CircuitBreaker
-from ctxrec.serving.head.head import HeadError
+from ctxrec.serving.head.head import HeadError, HeadOutput
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service.release import Release, ReleaseManager
 from ctxrec.serving.service.schemas import ContextIn, RetrieveRequest
@@ -86,9 +86,8 @@ class RetrievalService:
     batch = _Batch(requests, [[] for _ in requests])
     contexts = self._contexts(batch, release)
     states = self._timed(batch, "state", self._states, batch, release)
-    embeddings = self._timed(batch, "head", self._embed, batch, release, states, contexts)
-    ids, scores, pins = self._timed(batch, "ann", self._search, batch, release, embeddings,
-                                    contexts)
+    users = self._timed(batch, "head", self._embed, batch, release, states, contexts)
+    ids, scores, pins = self._timed(batch, "ann", self._search, batch, release, users, contexts)
     batch.seconds["total"] = time.perf_counter() - started
     timings = {stage: round(batch.seconds[stage] * 1000, 3) for stage in STAGES}
     return [{"items": [{"item_id": i, "score": s, "pinned": i == pins[row]}
@@ -132,39 +131,40 @@ class RetrievalService:
     return states
 
   def _embed(self, batch: _Batch, release: Release, states: np.ndarray,
-             contexts: List[Context]) -> np.ndarray:
-    """User embeddings; a row the head makes NaN or infinite never reaches the search."""
-    embeddings = self._head(batch, release, states, contexts)
-    bad = ~np.isfinite(embeddings).all(axis=1)
+             contexts: List[Context]) -> HeadOutput:
+    """User embeddings and boosts; a row the head makes NaN or infinite never reaches the
+    search."""
+    users = self._head(batch, release, states, contexts)
+    bad = ~users.finite_rows()
     if not bad.any():
-      return embeddings
+      return users
     rows = np.flatnonzero(bad)
     logging.warning("context_head gave non-finite embeddings for %d of %d requests: embedding "
                     "them without context or demographics", len(rows), len(bad))
     for row in rows:
       batch.flag(int(row), fb.NON_FINITE_EMBEDDING)
-    embeddings = np.array(embeddings, dtype=np.float32)
     for retry_states in (states[rows], np.repeat(release.cold_start[np.newaxis], len(rows), 0)):
       retried = release.local_head.embed(release.signature.inputs(
           retry_states, [request_context.NO_CONTEXT] * len(rows), [{}] * len(rows)))
-      finite = np.isfinite(retried).all(axis=1)
-      embeddings[rows[finite]] = retried[finite]
+      finite = retried.finite_rows()
+      users = users.replace_rows(rows[finite], HeadOutput(
+          retried.embeddings[finite], retried.boost_keys[finite], retried.boost_weights[finite]))
       rows = rows[~finite]
       if not len(rows):
-        return embeddings
+        return users
     raise RuntimeError(f"model {release.model_version}: context_head is not finite even on the "
                        f"cold-start state without context")
 
   def _head(self, batch: _Batch, release: Release, states: np.ndarray,
-            contexts: List[Context]) -> np.ndarray:
+            contexts: List[Context]) -> HeadOutput:
     inputs = release.signature.inputs(states, contexts, [_demographics(r) for r in batch.requests])
     remote = release.remote_head
     if remote is not None:
       if self.breaker.allow():
         try:
-          embeddings = remote.embed(inputs)
+          users = remote.embed(inputs)
           self.breaker.succeeded()
-          return embeddings
+          return users
         except HeadError as exc:
           self.breaker.failed()
           logging.warning("TF Serving failed (%s): the in-process head answers", exc)
@@ -174,13 +174,15 @@ class RetrievalService:
     return release.local_head.embed(inputs)
 
   @staticmethod
-  def _search(batch: _Batch, release: Release, embeddings: np.ndarray,
+  def _search(batch: _Batch, release: Release, users: HeadOutput,
               contexts: List[Context]) -> Tuple[List[List[str]], List[List[float]], list]:
-    """Ids and scores best first, the viewed item pinned first (request_context.pinned_item)."""
+    """Ids and scores best first (dot product plus boosts), the viewed item pinned first
+    (request_context.pinned_item)."""
     items = release.retriever.manifest.items
     # Enough for every request's k after its exclusions and its pinned item are taken out.
     wanted = min(max(r.k + len(r.exclude_item_ids) + 1 for r in batch.requests), items)
-    found, scores = release.retriever.search(embeddings, wanted)
+    found, scores = release.retriever.search(users.embeddings, wanted, users.boost_keys,
+                                             users.boost_weights)
     out_ids, out_scores, pins = [], [], []
     for row, request in enumerate(batch.requests):
       excluded = set(request.exclude_item_ids)

@@ -286,10 +286,36 @@ def test_sparse_profile_looks_like_a_small_shops_short_log(tmp_path):
   per_item = conversions[f.ITEM_ID].value_counts()
   assert (per_item == 1).mean() >= 0.6
   views = events[~is_conversion][[f.USER_ID, f.ITEM_ID, f.TIMESTAMP]]
+  assert 0.3 <= _seen_within_the_hour(conversions, views) <= 0.5
+
+
+def _seen_within_the_hour(conversions: pd.DataFrame, views: pd.DataFrame) -> float:
+  """Share of conversions after a view of the same item by the same user within the hour."""
   pairs = conversions.merge(views, on=[f.USER_ID, f.ITEM_ID], suffixes=("", "_view"))
   gap = pairs[f.TIMESTAMP] - pairs[f"{f.TIMESTAMP}_view"]
-  seen = pairs[(gap > 0) & (gap <= 3600)]["index"].nunique() / len(conversions)
-  assert 0.3 <= seen <= 0.5
+  return pairs[(gap > 0) & (gap <= 3600)]["index"].nunique() / len(conversions)
+
+
+def test_shop_profile_has_the_shape_of_a_real_shops_log(tmp_path):
+  """Shaped after a real e-commerce log (issue 21): thousands of fine-grained categories of
+  heavy-tailed sizes, most items in the log seen once, tens of views per conversion."""
+  config = PROFILES["shop"]
+  generator.generate(config, 7, str(tmp_path / "shop"))
+  events = _read(tmp_path / "shop", f.EVENTS)
+  truth = _read(tmp_path / "shop", f.GROUND_TRUTH_ITEMS)
+  assert len(truth) == 50000 and 800 <= events[f.USER_ID].nunique() <= 1000
+  span = events[f.TIMESTAMP].max() - events[f.TIMESTAMP].min()
+  assert 8 * 86400 < span <= 9 * 86400 + 7200
+  sizes = truth[f.GT_PRIMARY_CATEGORY].value_counts()
+  assert len(sizes) == 3000 and sizes.median() <= 6 and 1000 <= sizes.max() <= 4000
+  assert (events[f.ITEM_ID].value_counts() == 1).mean() >= 0.65  # of the items in the log
+  is_conversion = events[f.EVENT_TYPE] == f.EVENT_CONVERSION
+  conversions = events[is_conversion].reset_index()
+  assert 1000 <= len(conversions) <= 2000 and (~is_conversion).sum() / len(conversions) >= 10
+  views = events[~is_conversion][[f.USER_ID, f.ITEM_ID, f.TIMESTAMP]]
+  assert 0.3 <= _seen_within_the_hour(conversions, views) <= 0.5
+  per_session = events[~is_conversion].groupby([f.USER_ID, events[f.TIMESTAMP] // 3600]).size()
+  assert per_session.mean() >= 4  # sessions of several views
 
 
 def test_invalid_config_is_rejected():
@@ -303,10 +329,12 @@ def test_invalid_config_is_rejected():
     GeneratorConfig(num_styles=0)
   with pytest.raises(ValueError, match="taste_strength"):
     GeneratorConfig(taste_strength=-1.0)
+  with pytest.raises(ValueError, match="item_lognormal_sigma"):
+    GeneratorConfig(item_lognormal_sigma=-1.0)
 
 
 def test_profiles_are_the_single_source_of_names():
-  assert set(PROFILES) == {"tiny", "demo", "large", "sparse"}
+  assert set(PROFILES) == {"tiny", "demo", "large", "sparse", "shop"}
   assert (PROFILES["tiny"].num_users, PROFILES["tiny"].num_items) == (500, 1000)
   assert (PROFILES["demo"].num_users, PROFILES["demo"].num_items) == (20000, 10000)
   assert (PROFILES["large"].num_users, PROFILES["large"].num_items) == (10**6, 10**6)

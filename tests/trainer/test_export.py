@@ -11,12 +11,14 @@ import tensorflow as tf
 
 from ctxrec.components.retrieval_evaluator import metrics, methods
 from ctxrec.trainer import exported_model
+from ctxrec.trainer import score_priors
 from ctxrec.trainer.config import TrainerConfig
+from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
 L, K = 50, 4
-D, CODE = TrainerConfig().embedding_dim, TrainerConfig().category_code_dim  # learned, codes
+D, TAIL = TrainerConfig().embedding_dim, score_priors.TAIL_WIDTH  # learned, top categories
 SIGNATURES = (f.SIGNATURE_ENCODE_HISTORY, f.SIGNATURE_CONTEXT_HEAD, f.SIGNATURE_EMBED_ITEMS,
               f.SIGNATURE_SERVING_DEFAULT)
 
@@ -38,10 +40,12 @@ def test_context_head_of_encoded_history_equals_serving_default(signatures, eval
   batch = {name: value[:64] for name, value in inputs.items()}
   state = exported_model.call(signatures[f.SIGNATURE_ENCODE_HISTORY], batch)[f.HISTORY_STATE]
   two_step = exported_model.call(signatures[f.SIGNATURE_CONTEXT_HEAD],
-                                 {**batch, f.HISTORY_STATE: state})[f.USER_EMBEDDING]
-  one_step = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], batch)[f.USER_EMBEDDING]
-  np.testing.assert_allclose(two_step, one_step, atol=1e-5)
-  assert state.shape == (64, D + CODE)  # the encoder state, then the category log-shares
+                                 {**batch, f.HISTORY_STATE: state})
+  one_step = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], batch)
+  np.testing.assert_allclose(two_step[f.USER_EMBEDDING], one_step[f.USER_EMBEDDING], atol=1e-5)
+  np.testing.assert_array_equal(two_step[f.BOOST_KEYS], one_step[f.BOOST_KEYS])
+  np.testing.assert_allclose(two_step[f.BOOST_WEIGHTS], one_step[f.BOOST_WEIGHTS], atol=1e-5)
+  assert state.shape == (64, D + TAIL)  # the encoder state, then the top categories
 
 
 def _request(history, context_categories=(), context_confidences=(), item=""):
@@ -59,23 +63,23 @@ def _request(history, context_categories=(), context_confidences=(), item=""):
 
 def test_empty_context_and_empty_history_give_finite_embeddings(signatures):
   for request in (_request(["i0000001", "i0000002"]), _request([])):
-    embedding = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT],
-                                    request)[f.USER_EMBEDDING]
-    assert embedding.shape == (1, D + CODE + 1) and np.all(np.isfinite(embedding))
-
-
-def test_a_context_moves_the_category_term_towards_its_category(signatures):
-  def category_term(request):
     user = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], request)
-    return user[f.USER_EMBEDDING][0, D:D + CODE]
-  items = exported_model.call(signatures[f.SIGNATURE_EMBED_ITEMS], {
-      f.ITEM_ID: np.array(["i0000001"], dtype=object),
-      f.ITEM_CATEGORIES: np.array([["c001", "", "", ""]], dtype=object),
-      f.ITEM_CONFIDENCES: np.array([[0.9, 0, 0, 0]], dtype=np.float32)})[f.ITEM_EMBEDDING]
-  code = items[0, D:D + CODE]  # the item's category code, c001's
-  shift = category_term(_request(["i0000002"], ["c001"], [0.9])) - category_term(
-      _request(["i0000002"]))
-  assert shift @ code > 0  # w_ctx > 0: c001's items gain with a c001 context
+    assert user[f.USER_EMBEDDING].shape == (1, D + 1)
+    assert all(np.all(np.isfinite(value)) for value in user.values())
+
+
+def test_the_boosts_name_the_context_and_history_categories_exactly(signatures):
+  """An unseen category, one of thousands, gets its own exact boost: no vocabulary, no code."""
+  user = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], _request(
+      ["i0000002", "i0000003"], ["never-seen-category", "c002"], [0.9, 0.3]))
+  keys, weights = user[f.BOOST_KEYS][0], user[f.BOOST_WEIGHTS][0]
+  unseen, c002, c001 = category_keys.keys_of(["never-seen-category", "c002", "c001"])
+  by_key = {int(k): float(w) for k, w in zip(keys, weights) if k}
+  assert set(by_key) == {unseen, c002, c001}  # the context's two, the history's one
+  assert by_key[unseen] > by_key[c002] > 0 and by_key[c001] > 0  # confidence orders them
+  without = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT],
+                                _request(["i0000002"]))
+  assert {int(k) for k in without[f.BOOST_KEYS][0] if k} == {c001}  # history only
 
 
 def test_unknown_ids_map_to_oov_without_error(signatures):
@@ -89,7 +93,7 @@ def test_unknown_ids_map_to_oov_without_error(signatures):
   })[f.ITEM_EMBEDDING]
   assert np.all(np.isfinite(user)) and np.all(np.isfinite(items))
   assert np.linalg.norm(items[:, :D], axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
-  assert np.linalg.norm(items[:, D:D + CODE], axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+  assert items.shape == (2, D + 1)
   assert items[0, -1] < items[1, -1] < 0  # log P(label): a never-seen item is the least likely
 
 
@@ -133,7 +137,7 @@ def test_saved_model_cli_lists_the_four_signatures_with_inputs(tiny_model_dir):
   for name in (f.HISTORY_ITEM_IDS, f.CONTEXT_CATEGORIES, f.HISTORY_STATE, f.ITEM_ID,
                f.ITEM_CATEGORIES):
     assert f"inputs['{name}']" in shown
-  for name in (f.HISTORY_STATE, f.USER_EMBEDDING, f.ITEM_EMBEDDING):
+  for name in (f.HISTORY_STATE, f.USER_EMBEDDING, f.BOOST_KEYS, f.BOOST_WEIGHTS, f.ITEM_EMBEDDING):
     assert f"outputs['{name}']" in shown
 
 
@@ -148,6 +152,7 @@ def test_real_context_lifts_recall_at_50(signatures, eval_requests, tiny_data):
   for mode, requests in (("real", eval_requests.inputs),
                          ("none", exported_model.without_context(eval_requests.inputs))):
     inputs = {name: value[has] for name, value in requests.items()}
-    ranks = methods.model_ranks(signatures, item_embeddings, inputs, positions)
+    ranks = methods.model_ranks(signatures, item_embeddings, catalog.primary_keys, inputs,
+                                positions)
     recall[mode] = metrics.metrics_from_ranks(ranks)["recall@50"]
   assert recall["real"] > 1.2 * recall["none"], recall

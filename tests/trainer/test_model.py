@@ -78,5 +78,9 @@ def test_item_mode_context_uses_the_shared_item_embedding(tft_output, train_file
   with_item[f.CONTEXT_ITEM_ID] = tf.reshape(batch[f.LABEL_ITEM_ID], [-1, 1])
   without_item = dict(batch)
   without_item[f.CONTEXT_ITEM_ID] = tf.fill(tf.shape(with_item[f.CONTEXT_ITEM_ID]), "")
-  assert not np.allclose(model.user_embedding(with_item), model.user_embedding(without_item))
+  model.user_embedding(with_item)  # builds the weights; item rows start at zero (untrained)
+  table = model.item_embedding.embeddings
+  table.assign(tf.random.stateless_normal(table.shape, seed=[1, 2]))
+  assert not np.allclose(model.user_embedding(with_item)[f.USER_EMBEDDING],
+                         model.user_embedding(without_item)[f.USER_EMBEDDING])
   assert np.isfinite(model.compute_loss(with_item, training=True).numpy())

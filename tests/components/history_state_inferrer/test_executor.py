@@ -16,6 +16,8 @@ from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY, epoch_day
 from ctxrec.components.user_history import History
 from ctxrec.serving import feature_store, model_versions
+from ctxrec.trainer import score_priors
+from ctxrec.trainer import score_priors
 from ctxrec.trainer.config import TrainerConfig
 from ctxrec.transform import features as f
 
@@ -87,7 +89,7 @@ def _latest_states(config):
   return store, artifact
 
 # The encoder's state, then the category log-shares of the explicit score terms.
-STATE_DIM = TrainerConfig().embedding_dim + TrainerConfig().category_code_dim
+STATE_DIM = TrainerConfig().embedding_dim + score_priors.TAIL_WIDTH
 
 
 def test_the_artifact_holds_float32_states_under_its_version(published):

@@ -216,6 +216,20 @@ def test_augment_replaces_a_logged_context_unless_told_to_use_it():
   assert context.item_ids in ((b"a",), (b"c",)) and context.categories == (b"shoes",)
 
 
+def _marked_pseudo(serialized: bytes) -> bool:
+  feature = tf.train.Example.FromString(serialized).features.feature
+  return list(feature[f.PSEUDO_CONTEXT].int64_list.value) == [1]
+
+
+def test_only_a_derived_context_is_marked_pseudo():
+  derived, _ = pc.augment(_serialized(), ALL, _config(mode=MODE_ITEM))
+  logged, _ = pc.augment(_serialized(context=LOGGED_HAT), ALL, _config(mode=MODE_ITEM))
+  cleared, _ = pc.augment(_serialized(context=LOGGED_HAT), ALL,
+                          _config(use_real_context=False, rate=0.0))
+  assert _marked_pseudo(derived)
+  assert not _marked_pseudo(logged) and not _marked_pseudo(cleared)
+
+
 def test_a_logged_context_left_without_pseudo_context_is_cleared():
   serialized = _serialized(context=LOGGED_HAT)
   augmented, outcome = pc.augment(serialized, ALL, _config(use_real_context=False, rate=0.0))

@@ -123,3 +123,127 @@ def test_margins_are_configurable_and_validated():
       EvaluatorConfig(**{name: -1.0})
   with pytest.raises(ValueError, match="context_mode"):
     EvaluatorConfig(context_mode="session")
+
+
+# ---- why_not: the one line `ctxrec run` prints and report.md shows when the model is refused.
+
+
+def _lift(lift, lo, hi, n=405, users=120):
+  return {"lift": lift, "interval": [lo, hi], "n": n, "users": users}
+
+
+PASSING = _lift(0.5, 0.3, 0.7)
+
+
+def _summary(real=None, floor=PASSING, no_context=(0.3, 0.3), config=EvaluatorConfig()):
+  """A summary.json by hand, blessed and reasons by decide(): every check passes but the
+  `real` lifts given (baseline -> lift), the no-context `floor` lift over popularity, and
+  `no_context` (contextual, history_only) recall@100."""
+  metrics = {x: {m.REAL_CONTEXT: {**dict.fromkeys(m.METRIC_NAMES, 0.4), m.COUNT: 405},
+                 m.NO_CONTEXT: {**dict.fromkeys(m.METRIC_NAMES, 0.3), m.COUNT: 500}}
+             for x in (m.CONTEXTUAL,) + m.BASELINE_METHODS}
+  metrics[m.CONTEXTUAL][m.NO_CONTEXT][m.TARGET] = no_context[0]
+  metrics[m.HISTORY_ONLY][m.NO_CONTEXT][m.TARGET] = no_context[1]
+  lifts = {m.REAL_CONTEXT: {**{b: PASSING for b in m.BASELINE_METHODS}, **(real or {})},
+           m.NO_CONTEXT: {m.POPULARITY: floor}}
+  blessed, reasons = blessing.decide(metrics, lifts, config)
+  return {"blessed": blessed, "metrics": metrics, "lifts": lifts,
+          "blessing": {"reasons": reasons, **blessing.parameters(config)}}
+
+
+def test_why_not_is_none_for_a_blessed_model():
+  summary = _summary()
+  assert summary["blessed"] and blessing.why_not(summary) is None
+
+
+def test_why_not_a_lift_inside_the_noise_asks_for_more_eval_data():
+  summary = _summary({m.LAST_VIEWED: _lift(-0.031, -0.090, 0.027)})
+  assert not summary["blessed"]
+  assert blessing.why_not(summary) == (
+      "not blessed: real_context recall@100 vs last_viewed: lift -3.1% [-9.0%, +2.7%] (lower "
+      "bound <= margin +0.0%); with 405 real_context eval examples of 120 users the interval is "
+      "wide: more days of log, a longer --eval-days, or more --train-steps would change it")
+
+
+def test_why_not_a_lift_clearly_below_a_baseline_names_it_and_asks_for_a_better_model():
+  line = blessing.why_not(_summary({m.CONTEXT_POPULARITY: _lift(-0.2, -0.3, -0.1)}))
+  assert line.startswith("not blessed: real_context recall@100 vs context_popularity: lift "
+                         "-20.0% [-30.0%, -10.0%] (lower bound <= margin +0.0%); ")
+  assert "the model loses to context_popularity beyond the noise" in line
+  assert "more --train-steps or more days of train data" in line
+  assert "interval is wide" not in line and line.endswith("not a longer --eval-days")
+
+
+def test_why_not_the_no_context_floor_under_popularity():
+  below = blessing.why_not(_summary(floor=_lift(-0.25, -0.35, -0.15, n=500, users=200)))
+  assert below.startswith("not blessed: no_context recall@100 vs popularity: lift -25.0% "
+                          "[-35.0%, -15.0%] (lower bound <= no_context_floor_margin -10.0%); ")
+  assert "without context the model loses to popularity" in below
+  assert "a higher --context-dropout" in below
+  wide = blessing.why_not(_summary(floor=_lift(-0.05, -0.2, 0.1, n=500, users=200)))
+  assert "with 500 no_context eval examples of 200 users the interval is wide" in wide
+
+
+def test_why_not_the_no_context_ratio_against_history_only():
+  line = blessing.why_not(_summary(no_context=(0.2, 0.3)))
+  assert line.startswith("not blessed: no_context recall@100 0.2000 vs history_only 0.3000: "
+                         "0.67x (< no_context_ratio 0.9x); ")
+  assert "without context the model loses what history alone gives" in line
+  assert "--context-dropout" in line and "--train-steps" in line
+
+
+def test_why_not_names_the_decisive_failure_and_counts_the_others():
+  summary = _summary({m.HISTORY_ONLY: _lift(0.01, -0.5, 0.6),  # wide, the lowest bound
+                      m.POPULARITY: _lift(-0.1, -0.2, -0.01)},  # below: more data won't do
+                     no_context=(0.2, 0.3))
+  line = blessing.why_not(summary)
+  assert line.startswith("not blessed: real_context recall@100 vs popularity: ")
+  assert line.endswith("; 2 more checks fail (see report.md)")
+  wide = blessing.why_not(_summary({m.HISTORY_ONLY: _lift(0.01, -0.5, 0.6),
+                                    m.LAST_VIEWED: _lift(0.02, -0.01, 0.05)}))
+  assert "vs history_only" in wide and wide.endswith("; 1 more check fails (see report.md)")
+
+
+def test_why_not_uses_the_summary_s_thresholds_and_survives_json():
+  import json
+  config = EvaluatorConfig(margin=-0.5)
+  summary = _summary({m.LAST_VIEWED: _lift(-0.2, -0.3, None)}, no_context=(0.2, 0.3),
+                     config=config)  # null: an unbounded upper bound, as summary.json has it
+  line = blessing.why_not(json.loads(json.dumps(summary)))
+  assert "vs last_viewed" not in line  # -30% clears margin -50%
+  assert line.startswith("not blessed: no_context recall@100 0.2000 vs history_only")
+
+
+def test_why_not_on_a_partial_summary_quotes_the_recorded_failure():
+  summary = {"blessed": False, "metrics": {},
+             "blessing": {"reasons": ["pass: x", "FAIL: no_context recall@100 vs popularity: no "
+                                      "eval example to compare on"]}}
+  assert blessing.why_not(summary) == (
+      "not blessed: no_context recall@100 vs popularity: no eval example to compare on")
+  summary["blessing"]["reasons"] = []
+  assert "rerun the evaluation" in blessing.why_not(summary)
+
+
+def test_the_advice_names_only_flags_ctxrec_run_accepts():
+  from ctxrec.pipeline import cli
+  for flag in blessing.ADVICE_FLAGS:
+    args = cli._parser().parse_args(["run", "--data", "d", "--out", "o", flag, "0.5"
+                                     if flag == blessing.CONTEXT_DROPOUT_FLAG else "3"])
+    assert getattr(args, flag[2:].replace("-", "_")) in (0.5, 3), flag
+
+
+def test_ctxrec_run_prints_the_one_line_when_refused(tmp_path, monkeypatch, capsys):
+  import types
+  from ctxrec.pipeline import cli, local_runner
+  scan = types.SimpleNamespace(rows=1, views=0, conversions=1, users=1, drop_counts=dict)
+  inputs = types.SimpleNamespace(scan=scan, warnings=[], split=types.SimpleNamespace(
+      eval_start_date="2026-01-02", train_examples=1, eval_examples=1))
+  summary = {**_summary({m.LAST_VIEWED: _lift(-0.031, -0.090, 0.027)}), "eval_examples": 405,
+             "model_version": None}
+  monkeypatch.setattr(local_runner, "run_local", lambda config, on_checked: local_runner.RunSummary(
+      [], {}, 1.0, report=summary, inputs=inputs))
+  assert cli.main(["run", "--data", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+  printed = capsys.readouterr().out.splitlines()
+  assert [line for line in printed if line.startswith("not blessed")] == [
+      blessing.why_not(summary)]
+  assert printed[printed.index(blessing.why_not(summary)) - 1].startswith("blessed: False;")

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from ctxrec.components.retrieval_evaluator import blessing
 from ctxrec.components.retrieval_evaluator import metrics as m
 from ctxrec.pipeline import local_runner
 from ctxrec.pipeline.config import PipelineConfig
@@ -74,3 +75,7 @@ def test_untrained_model_on_data_without_ground_truth_or_users_is_not_pushed(tin
   assert summary["blessed"] is False and summary["model_version"] is None
   assert any(r.startswith("FAIL") for r in summary["blessing"]["reasons"])
   assert not os.path.exists(config.serving_dir) or not os.listdir(config.serving_dir)
+  why = blessing.why_not(summary)
+  assert why.startswith("not blessed: ") and "would change it" in why
+  with open(os.path.join(config.report_dir, "report.md")) as handle:
+    assert f"**{why}**" in handle.read()

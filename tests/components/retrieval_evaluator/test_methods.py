@@ -8,6 +8,7 @@ from ctxrec.components.retrieval_evaluator import methods
 from ctxrec.components.retrieval_evaluator import metrics as m
 from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
 from ctxrec.trainer.exported_model import EvalRequests
+from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
 ITEMS = ["a", "b", "c", "d", "e"]
@@ -17,8 +18,9 @@ def _catalog() -> methods.Catalog:
   items = pd.DataFrame({f.ITEM_ID: ITEMS,
                         f.CATEGORIES: [["X"], ["X"], ["Y"], ["Y", "X"], ["Z"]],
                         f.CONFIDENCES: [[1.0], [1.0], [1.0], [0.6, 0.4], [1.0]]})
-  return methods.Catalog(items, np.array([0, 0, 1, 1, 2]), {"X": 0, "Y": 1, "Z": 2},
-                         pd.Index(ITEMS))
+  primary = np.array([0, 0, 1, 1, 2])
+  return methods.Catalog(items, primary, {"X": 0, "Y": 1, "Z": 2}, pd.Index(ITEMS),
+                         category_keys.keys_of(["X", "Y", "Z"])[primary])
 
 
 def _strings(rows, width):
@@ -86,7 +88,42 @@ def test_slices_select_the_right_rows():
   expected = {m.COLD_START: [1, 0, 0, 1, 0, 0],
               m.CONTEXT_OFF_CATEGORY: [0, 1, 0, 1, 0, 0],
               m.UNSEEN_LABEL: [1, 0, 0, 1, 0, 1],
+              m.LABEL_SEEN_1: [0, 1, 1, 0, 1, 0],  # c and a: one train event each
+              m.LABEL_SEEN_2_9: [0] * 6,  # b (2 events) is no label
+              m.LABEL_SEEN_10_PLUS: [0] * 6,
               m.UNSEEN_CONTEXT: [0, 0, 0, 1, 1, 1]}
+  for name, rows in expected.items():
+    np.testing.assert_array_equal(masks[name], np.array(rows, bool), err_msg=name)
+
+
+def test_label_seen_buckets_split_at_1_2_and_10_train_events():
+  frequency = np.array([0, 1, 2, 9, 10, 250])
+  buckets = methods.label_seen_buckets(frequency)
+  assert list(buckets) == [m.UNSEEN_LABEL, m.LABEL_SEEN_1, m.LABEL_SEEN_2_9, m.LABEL_SEEN_10_PLUS]
+  expected = {m.UNSEEN_LABEL: [1, 0, 0, 0, 0, 0], m.LABEL_SEEN_1: [0, 1, 0, 0, 0, 0],
+              m.LABEL_SEEN_2_9: [0, 0, 1, 1, 0, 0], m.LABEL_SEEN_10_PLUS: [0, 0, 0, 0, 1, 1]}
+  for name, rows in expected.items():
+    np.testing.assert_array_equal(buckets[name], np.array(rows, bool), err_msg=name)
+  np.testing.assert_array_equal(methods.train_frequency(np.array([-1, 0, 4]), [3, 0, 0, 0, 12]),
+                                [0, 3, 12])  # -1: outside the catalog, unseen
+
+
+def test_label_seen_slices_count_train_events_of_any_type_once(tmp_path):
+  """From events.parquet to the masks: the count the popularity baselines' train_counts gives
+  (distinct events of any type before the eval start), so unseen_label is the 0 bucket."""
+  rows = ([("u", "d", "view", 100 + t) for t in range(10)]  # d: 10 views -> 10+
+          + [("u", "c", "view", 10), ("v", "c", "conversion", 20)]  # c: 2 events -> 2-9
+          + [("u", "a", "view", 30), ("u", "a", "view", 30)]  # a: one event, logged twice
+          + [("u", "e", "conversion", 5000)])  # e: only after the eval start -> unseen
+  events = pd.DataFrame(rows, columns=[f.USER_ID, f.ITEM_ID, f.EVENT_TYPE, f.TIMESTAMP])
+  events[f.TIMESTAMP] = events[f.TIMESTAMP].astype(np.int64)
+  path = str(tmp_path / "events.parquet")
+  events.to_parquet(path)
+  counts = methods.train_counts(path, _catalog(), before=1000)
+  np.testing.assert_array_equal(counts.events, [1, 0, 2, 10, 0])
+  masks = methods.slice_masks(_requests(), _catalog(), counts.events)  # labels d c a zz a e
+  expected = {m.UNSEEN_LABEL: [0, 0, 0, 1, 0, 1], m.LABEL_SEEN_1: [0, 0, 1, 0, 1, 0],
+              m.LABEL_SEEN_2_9: [0, 1, 0, 0, 0, 0], m.LABEL_SEEN_10_PLUS: [1, 0, 0, 0, 0, 0]}
   for name, rows in expected.items():
     np.testing.assert_array_equal(masks[name], np.array(rows, bool), err_msg=name)
 
@@ -149,6 +186,10 @@ def test_summarize_gives_every_section_of_summary_json():
   assert set(summary["slices"]) == set(m.SLICES)
   assert summary["slices"][m.CONTEXT_OFF_CATEGORY]["metrics"][m.CONTEXTUAL][m.REAL_CONTEXT][
       "n"] == 2
+  seen = {name: summary["slices"][name]["metrics"][m.CONTEXTUAL][m.NO_CONTEXT]["n"]
+          for name in m.LABEL_SEEN_BUCKETS}
+  assert seen == {m.UNSEEN_LABEL: 3, m.LABEL_SEEN_1: 3, m.LABEL_SEEN_2_9: 0,
+                  m.LABEL_SEEN_10_PLUS: 0}
   assert set(summary["lifts"][m.REAL_CONTEXT]) == set(m.BASELINE_METHODS)
   assert summary["lifts"][m.NO_CONTEXT][m.POPULARITY]["users"] == 4
   blessing = summary["blessing"]

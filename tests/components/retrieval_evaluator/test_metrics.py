@@ -94,7 +94,10 @@ def test_method_and_mode_names_are_defined_once():
   assert m.ORACLE_METHODS == ("oracle_contextual", "oracle_context_item",
                               "oracle_context_categories", "oracle_history")
   assert m.MODES == ("real_context", "no_context")
-  assert m.SLICES == ("cold_start", "context_off_category", "unseen_label", "unseen_context")
+  assert m.SLICES == ("cold_start", "context_off_category", "unseen_label", "label_seen_1",
+                      "label_seen_2_9", "label_seen_10_plus", "unseen_context")
+  assert m.LABEL_SEEN_BUCKETS == {"unseen_label": 0, "label_seen_1": 1, "label_seen_2_9": 2,
+                                  "label_seen_10_plus": 10}
 
 
 def test_every_oracle_and_context_mode_has_a_name_here():

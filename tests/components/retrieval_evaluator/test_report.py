@@ -257,3 +257,45 @@ def test_slices_render_in_their_order_and_an_empty_one_says_so():
   assert text.index("### `unseen_label`") < text.index("### `unseen_context`")
   label = text.split("### `unseen_label`")[1].split("###")[0]
   assert "No eval example falls in this slice." in label and "| contextual |" not in label
+
+
+def test_the_label_seen_slices_are_listed_in_summary_and_report_in_bucket_order(tmp_path):
+  ranks = _ranks()
+  users = np.arange(60) % 20
+  slices = {}
+  for i, name in enumerate(m.SLICES):  # a different 10 rows per slice
+    part = {x: {mode: r[6 * i:6 * i + 10] for mode, r in by_mode.items()}
+            for x, by_mode in ranks.items()}
+    slices[name] = _statistics(part, users[6 * i:6 * i + 10])[:2]
+  metrics, intervals, lifts = _statistics(ranks, users)
+  summary = report.build_summary(metrics, intervals, 60, True, {}, lifts=lifts, slices=slices)
+  assert list(summary["slices"]) == list(m.SLICES)
+  loaded = json.loads(open(report.write_report(summary, str(tmp_path))[report.SUMMARY_FILE]).read())
+  assert loaded["slices"][m.LABEL_SEEN_2_9]["metrics"][m.CONTEXTUAL][m.REAL_CONTEXT]["n"] == 10
+  text = report.render_markdown(loaded)
+  names = ["unseen_label", "label_seen_1", "label_seen_2_9", "label_seen_10_plus"]
+  positions = [text.index(f"### `{name}`") for name in names]
+  assert positions == sorted(positions) and positions[-1] < text.index("### `unseen_context`")
+  bucket = text.split("### `label_seen_10_plus`")[1].split("###")[0]
+  assert "| contextual |" in bucket and "real_context recall@100" in bucket
+  notes = text.split("## How")[1]
+  assert ("unseen_label (0), label_seen_1 (1), label_seen_2_9 (2-9), label_seen_10_plus (10+)"
+          in notes)
+
+
+def test_a_refused_model_s_report_says_why_next_to_the_reasons():
+  from ctxrec.components.retrieval_evaluator import blessing
+  from ctxrec.components.retrieval_evaluator.config import EvaluatorConfig
+  ranks = _beaten_by(m.LAST_VIEWED)
+  metrics, intervals, lifts = _statistics(ranks, np.arange(60) % 20)
+  config = EvaluatorConfig()
+  blessed, reasons = blessing.decide(metrics, lifts, config)
+  summary = report.build_summary(metrics, intervals, 60, blessed,
+                                 {"reasons": reasons, **blessing.parameters(config)}, lifts=lifts)
+  text = report.render_markdown(json.loads(json.dumps(summary)))
+  verdict = text.split("## Mode")[0]
+  assert "**Blessed: no**" in verdict
+  line = next(l for l in verdict.splitlines() if l.startswith("**not blessed: "))
+  assert "real_context recall@100 vs last_viewed" in line and "the model loses to" in line
+  assert verdict.index("- FAIL: ") < verdict.index(line)  # after the reasons
+  assert "**not blessed" not in report.render_markdown(_summary())  # blessed: no such line

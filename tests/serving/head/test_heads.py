@@ -54,7 +54,11 @@ def test_grpc_and_rest_answer_what_the_in_process_head_answers(local_head, tf_se
   for head in (GrpcHead(_target(tf_serving), MODEL_NAME, version, timeout_s=10),
                RestHead(tf_serving.rest_url, MODEL_NAME, version, timeout_s=10)):
     try:
-      np.testing.assert_allclose(head.embed(inputs), expected, rtol=1e-5, atol=1e-6)
+      answer = head.embed(inputs)
+      np.testing.assert_allclose(answer.embeddings, expected.embeddings, rtol=1e-5, atol=1e-6)
+      np.testing.assert_array_equal(answer.boost_keys, expected.boost_keys)  # exact int64
+      np.testing.assert_allclose(answer.boost_weights, expected.boost_weights, rtol=1e-5)
+      assert expected.boost_keys.shape[1] > 0 and expected.boost_keys.any()
     finally:
       head.close()
 
@@ -113,7 +117,7 @@ def test_in_process_head_does_not_rebuild_tables_per_call(local_head, caplog):
   with caplog.at_level(logging.WARNING):
     first = local_head.embed(inputs)
     for _ in range(5):
-      np.testing.assert_array_equal(local_head.embed(inputs), first)
+      np.testing.assert_array_equal(local_head.embed(inputs).embeddings, first.embeddings)
   assert not [r for r in caplog.records if "re-initialized" in r.getMessage()]
   assert not [op for op in _signature_ops(local_head) if "InitializeTable" in op]
 

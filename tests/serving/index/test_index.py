@@ -12,6 +12,7 @@ from ctxrec.serving.index.build import BuildSpec, Catalog, build_index
 from ctxrec.serving.index.exact import exact_top_k, exact_truth, recall_at_k
 from ctxrec.serving.index.manifest import IndexDirError
 from ctxrec.serving.index.retriever import Retriever
+from ctxrec.transform import category_keys
 
 DIM = 32
 
@@ -54,6 +55,29 @@ def test_ids_map_back_to_item_ids(tmp_path):
   rows, exact_scores = exact_top_k(catalog.embeddings[:50], catalog.embeddings, 10)
   assert (ids == np.asarray(catalog.item_ids, dtype=object)[rows]).all()
   np.testing.assert_allclose(scores, exact_scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("items", [2_000, 30_000])  # brute force, and AH whose scores are
+def test_boosted_search_is_the_exact_top_k_of_dot_product_plus_boosts(tmp_path, items):  # rescored
+  """Thousands of categories, a few items each: the boosted categories' items come in wherever
+  the searcher ranked them, each scored exactly; the rest by dot product."""
+  rng = np.random.default_rng(3)
+  names = [f"cat{c:05d}" for c in rng.integers(0, items // 3, size=items)]
+  catalog = Catalog([f"item-{i:06d}" for i in range(items)], _clustered(items), "7", "a" * 64,
+                    [[name] for name in names], [[0.9]] * items)
+  directory, _, _ = _build(tmp_path, catalog)
+  retriever = Retriever(directory)
+  queries = _clustered(20, seed=5)
+  keys = np.stack([category_keys.keys_of([names[i], names[i + 1], ""]) for i in range(20)])
+  weights = np.tile(np.array([[0.5, 0.2, 9.0]], np.float32), (20, 1))  # NO_KEY's weight unused
+  ids, scores = retriever.search(queries, 10, keys, weights)
+  item_keys = category_keys.keys_of(names)
+  exact = queries @ catalog.embeddings.T + category_keys.boost_scores(keys, weights, item_keys)
+  order = np.argsort(-exact, axis=1, kind="stable")[:, :10]
+  np.testing.assert_allclose(scores, np.take_along_axis(exact, order, axis=1), rtol=1e-5)
+  assert all(names[i] in [names[int(x[5:])] for x in ids[i]] for i in range(20))
+  plain_ids, _ = retriever.search(queries, 10)
+  assert (plain_ids != ids).any()  # the boosts moved items in
 
 
 def test_recall_counts_items_tied_with_the_true_top_k():

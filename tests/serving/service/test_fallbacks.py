@@ -118,5 +118,8 @@ def test_a_non_finite_state_is_answered_from_the_cold_start_never_with_nan(relea
   poisoned_answer, nobody = answers["responses"]
   assert fb.NON_FINITE_EMBEDDING in poisoned_answer["fallbacks"]
   assert fb.NON_FINITE_EMBEDDING not in nobody["fallbacks"]
-  assert poisoned_answer["items"] == nobody["items"]  # the cold start, without context
+  # the cold start, without context (scores equal up to float32 rounding of the batch rows)
+  assert [i["item_id"] for i in poisoned_answer["items"]] == [i["item_id"] for i in nobody["items"]]
+  np.testing.assert_allclose([i["score"] for i in poisoned_answer["items"]],
+                             [i["score"] for i in nobody["items"]], rtol=1e-5)
   assert all(np.isfinite(i["score"]) for i in poisoned_answer["items"])

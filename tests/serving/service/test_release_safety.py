@@ -38,7 +38,7 @@ def plant_model(path: str, real_model_dir: str, marker: str) -> None:
 
 def _embed_blank(head: InProcessHead) -> np.ndarray:
   return head.embed(head.signature.inputs(np.zeros([1, head.signature.dimension]), [NO_CONTEXT],
-                                          [{}]))
+                                          [{}])).embeddings
 
 
 def _plant_release(folder: str, serving_dir: str, version: str, new: str, marker: str) -> None:

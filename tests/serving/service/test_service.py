@@ -17,11 +17,11 @@ from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.serving import feature_store
 from ctxrec.serving.head.head import context_inputs
 from ctxrec.serving.index import index_dir
-from ctxrec.serving.index.exact import exact_top_k
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service import server
 from ctxrec.serving.service.schemas import RetrieveResponse
 from ctxrec.trainer import exported_model
+from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
 import release_builder  # noqa: E402  (tests/serving, put on sys.path by its conftest)
@@ -86,8 +86,11 @@ def test_answers_equal_offline_exact_search_up_to_the_index_recall(client, servi
     contexts.append(context_of_item(item, catalog))
   inputs = {**exported_model.history_batch(histories, width),
             **context_inputs(specs, contexts, [{}] * len(viewers))}
-  offline = exported_model.call(serving, inputs)[f.USER_EMBEDDING]
-  expected, _ = exact_top_k(offline, item_embeddings, K)
+  offline = exported_model.call(serving, inputs)
+  scores = offline[f.USER_EMBEDDING] @ item_embeddings.T + category_keys.boost_scores(
+      offline[f.BOOST_KEYS], offline[f.BOOST_WEIGHTS],
+      category_keys.keys_of([categories[0] for categories in items[f.CATEGORIES]]))
+  expected = np.argsort(-scores, axis=1, kind="stable")[:, :K]
   answers = _post(client, {"requests": [{"user_id": u, "context": {"item_id": i}, "k": K}
                                         for u, i in viewers]}, "/v1/retrieve/batch")["responses"]
   for answer, (_, viewed) in zip(answers, viewers):  # the viewed item first, then the model's
