@@ -1,5 +1,5 @@
 """The contextual sequential two-tower model (TFRS): history encoder, context head, item tower."""
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -25,18 +25,27 @@ def _table_size(tft_output: tft.TFTransformOutput, vocabulary: str) -> int:
   return 1 + tft_output.vocabulary_size_by_name(vocabulary) + NUM_OOV_BUCKETS
 
 
-def label_probabilities(tft_output: tft.TFTransformOutput) -> np.ndarray:
+def label_probabilities(tft_output: tft.TFTransformOutput,
+                        counts: Optional[Dict[bytes, float]] = None) -> np.ndarray:
   """P(item is a train label) per item id, add-one smoothed (an unseen item counts 1, an item
-  seen once 2), for the log-Q correction and the popularity term of the score."""
+  seen once 2), for the log-Q correction and the popularity term of the score; from the train
+  labels' frequency vocabulary, or from `counts` (label id -> count)."""
   items = tft_output.vocabulary_by_name(f.ITEM_VOCABULARY)
-  counts = np.ones(_table_size(tft_output, f.ITEM_VOCABULARY), np.float32)
+  table = np.ones(_table_size(tft_output, f.ITEM_VOCABULARY), np.float32)
   index = {item: i + 1 for i, item in enumerate(items)}
+  for item, count in (counts if counts is not None else _label_frequencies(tft_output)).items():
+    if item in index:
+      table[index[item]] += float(count)
+  return table / table.sum()
+
+
+def _label_frequencies(tft_output: tft.TFTransformOutput) -> Dict[bytes, float]:
+  counts = {}
   with tf.io.gfile.GFile(tft_output.vocabulary_file_by_name(f.LABEL_FREQUENCY_VOCABULARY)) as fh:
     for line in fh:
       count, _, item = line.rstrip("\n").partition(" ")
-      if item.encode() in index:
-        counts[index[item.encode()]] += float(count)
-  return counts / counts.sum()
+      counts[item.encode()] = float(count)
+  return counts
 
 
 def _mlp(units, output_dim: int, name: str) -> tf.keras.Sequential:
@@ -78,9 +87,18 @@ class ContextualRetrievalModel(tfrs.Model):
                           if config.use_context else None)
     self.head = _mlp(config.head_units, dim, "head")
     self.item_tower = _mlp(config.item_tower_units, dim, "item_tower")
-    self.label_probability = tf.constant(label_probabilities(tft_output))
+    self._tft_output = tft_output
+    # A variable so that validation can score with the popularity of the labels trained on
+    # (set_label_counts) and the export with every train label's.
+    self.label_probability = tf.Variable(label_probabilities(tft_output), trainable=False,
+                                         name="label_probability")
     self.score_priors = (ScorePriors(self.label_probability, config.temperature)
                          if config.score_priors else None)
+
+  def set_label_counts(self, counts: Optional[Dict[bytes, float]] = None) -> None:
+    """The popularity the score and log-Q use: `counts` (label id -> count), or all train
+    labels' (None)."""
+    self.label_probability.assign(label_probabilities(self._tft_output, counts))
 
   @property
   def state_dim(self) -> int:

@@ -91,5 +91,8 @@ def run_fn(fn_args: FnArgs) -> None:
   if steps > 0:
     steps = capped_steps(steps, fn_args.train_files, config)
   logging.info("Training %s steps with %s", steps, config)
+  if validation is not None:  # the held-out labels count in the popularity only at export
+    model.set_label_counts(validation.trained_label_counts)
   train(model, dataset, steps, fn_args.model_run_dir, validation)
+  model.set_label_counts(None)
   export.export(model, fn_args.serving_model_dir)

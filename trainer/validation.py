@@ -7,6 +7,7 @@ log's), by the rank of each held-out example's label among every item that was a
 the examples with a logged context asked with it (its viewed item pinned first, as served),
 and every example asked without context. A pseudo-context (derived from the label) would favour the prior that reads it.
 """
+import collections
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -39,6 +40,15 @@ def label_catalog(dataset: tf.data.Dataset) -> Dict[str, np.ndarray]:
           f.ITEM_CONFIDENCES: np.stack([seen[i][1] for i in items])}
 
 
+def label_counts(dataset: tf.data.Dataset) -> Dict[bytes, int]:
+  """Label id -> examples in a pass over `dataset`: the popularity a run trained on may know
+  (the held-out labels' own counts would flatter the popularity prior)."""
+  counts: Dict[bytes, int] = collections.Counter()
+  for batch in dataset:
+    counts.update(batch[f.LABEL_ITEM_ID].numpy().tolist())
+  return dict(counts)
+
+
 def _without_context(batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
   return {name: (tf.zeros_like(value) if value.dtype != tf.string else tf.fill(tf.shape(value), ""))
           if name in CONTEXT_FEATURES else value for name, value in batch.items()}
@@ -51,6 +61,7 @@ class Validation:
                candidates: Dict[str, np.ndarray]):
     self.asked = [(_bounded(logged), False), (_bounded(examples), True)]
     self.candidates = {name: tf.constant(value) for name, value in candidates.items()}
+    self.trained_label_counts: Optional[Dict[bytes, int]] = None  # the popularity to score by
     self._outranked = None
 
   @classmethod
@@ -60,8 +71,10 @@ class Validation:
     def read(**filters) -> tf.data.Dataset:
       return make_dataset(train_files, raw_feature_spec, config, config.batch_size,
                           shuffle=False, repeat=False, fixed_history=False, **filters)
-    return cls(read(held_out_from=held_out_from, held_out=True, pseudo_context=False),
-               read(held_out_from=held_out_from, held_out=True), label_catalog(read()))
+    validation = cls(read(held_out_from=held_out_from, held_out=True, pseudo_context=False),
+                     read(held_out_from=held_out_from, held_out=True), label_catalog(read()))
+    validation.trained_label_counts = label_counts(read(held_out_from=held_out_from))
+    return validation
 
   def recall(self, model: tf.keras.Model) -> Optional[float]:
     """Mean of the held-out Recall@100 with logged context and without; None if no examples."""

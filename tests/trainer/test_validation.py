@@ -10,7 +10,7 @@ import tensorflow_transform as tft
 from ctxrec.trainer import run
 from ctxrec.trainer.config import TrainerConfig
 from ctxrec.trainer.input_pipeline import VALIDATION_SHARE, make_dataset, validation_cutoff
-from ctxrec.trainer.validation import RECALL_AT, Validation, label_catalog
+from ctxrec.trainer.validation import RECALL_AT, Validation, label_catalog, label_counts
 from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
@@ -106,3 +106,19 @@ def test_a_viewed_label_is_pinned_first(train_files, tft_output):
   validation = Validation(viewed_label, viewed_label.take(0),
                           label_catalog(_read(train_files, tft_output)))
   assert validation.recall(model) == 1.0
+
+
+def test_validation_scores_with_the_popularity_of_the_labels_trained_on(train_files, tft_output):
+  cutoff = validation_cutoff(train_files)
+  validation = Validation.from_files(train_files, tft_output.raw_feature_spec(), TrainerConfig(),
+                                     cutoff)
+  trained = validation.trained_label_counts
+  every = label_counts(_read(train_files, tft_output))
+  assert sum(trained.values()) < sum(every.values())
+  assert all(trained.get(item, 0) <= count for item, count in every.items())
+  model = run.build_model(TrainerConfig(), tft_output)
+  exported = model.label_probability.numpy()
+  model.set_label_counts(trained)
+  assert not np.allclose(model.label_probability.numpy(), exported)
+  model.set_label_counts(None)
+  np.testing.assert_allclose(model.label_probability.numpy(), exported)
