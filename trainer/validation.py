@@ -78,8 +78,8 @@ class Validation:
 
   def recall(self, model: tf.keras.Model) -> Optional[float]:
     """Mean of the held-out Recall@100 with logged context and without; None if no examples."""
-    if self._outranked is None:
-      self._outranked = tf.function(lambda *args: _outranked(model, *args))
+    if self._outranked is None or self._outranked[0] is not model:  # traced for one model
+      self._outranked = (model, tf.function(lambda *args: _outranked(model, *args)))
     items = model.embed_items(self.candidates)
     keys = category_keys.primary_keys(self.candidates[f.ITEM_CATEGORIES],
                                       self.candidates[f.ITEM_CONFIDENCES])
@@ -95,7 +95,7 @@ class Validation:
       outranked = tf.zeros([tf.shape(features[f.LABEL_ITEM_ID])[0]], tf.int32)
       for start in range(0, int(items.shape[0]), CANDIDATE_BLOCK):
         block = slice(start, start + CANDIDATE_BLOCK)
-        outranked += self._outranked(features, items[block], keys[block])
+        outranked += self._outranked[1](features, items[block], keys[block])
       hits += int(tf.reduce_sum(tf.cast(_hits(features, outranked), tf.int32)))
       count += int(outranked.shape[0])
     return hits / count if count else None
