@@ -35,13 +35,28 @@ def train(model: ContextualRetrievalModel, dataset: tf.data.Dataset, steps: int,
 
   With `validation`, the weights kept are those of the round (of VALIDATION_ROUNDS, the
   untrained model included) with the highest held-out Recall@100 (validation.py): training
-  never leaves a model worse on held-out users than the explicit terms it starts from."""
+  never leaves a model worse on the held-out examples than the explicit terms it starts from."""
   model.compute_loss(next(iter(dataset)), training=False)  # builds every weight
   if steps <= 0:
     return
   callbacks = [tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq=100)] if log_dir else []
-  best = validation.recall(model) if validation is not None else None
-  if best is None:  # no held-out user: nothing to validate on
+  if validation is None:
+    model.fit(dataset, steps_per_epoch=steps, epochs=1, callbacks=callbacks, verbose=2)
+    return
+  # the held-out labels count in the popularity only after validation (and so at export)
+  model.set_label_counts(validation.trained_label_counts)
+  try:
+    _train_validated(model, dataset, steps, callbacks, validation)
+  finally:
+    model.set_label_counts(None)
+
+
+def _train_validated(model: ContextualRetrievalModel, dataset: tf.data.Dataset, steps: int,
+                     callbacks: list, validation: Validation) -> None:
+  """Trains in VALIDATION_ROUNDS rounds and keeps the best round's weights (the untrained
+  ones included)."""
+  best = validation.recall(model)
+  if best is None:  # no held-out example: nothing to validate on
     model.fit(dataset, steps_per_epoch=steps, epochs=1, callbacks=callbacks, verbose=2)
     return
   progress.report("Trainer: untrained, held-out Recall@100 %.4f", best)
@@ -91,8 +106,5 @@ def run_fn(fn_args: FnArgs) -> None:
   if steps > 0:
     steps = capped_steps(steps, fn_args.train_files, config)
   logging.info("Training %s steps with %s", steps, config)
-  if validation is not None:  # the held-out labels count in the popularity only at export
-    model.set_label_counts(validation.trained_label_counts)
   train(model, dataset, steps, fn_args.model_run_dir, validation)
-  model.set_label_counts(None)
   export.export(model, fn_args.serving_model_dir)

@@ -58,10 +58,11 @@ class Validation:
   """Held-out examples and the candidates they are ranked against; `recall(model)` scores."""
 
   def __init__(self, logged: tf.data.Dataset, examples: tf.data.Dataset,
-               candidates: Dict[str, np.ndarray]):
+               candidates: Dict[str, np.ndarray],
+               trained_label_counts: Optional[Dict[bytes, int]] = None):
     self.asked = [(_bounded(logged), False), (_bounded(examples), True)]
     self.candidates = {name: tf.constant(value) for name, value in candidates.items()}
-    self.trained_label_counts: Optional[Dict[bytes, int]] = None  # the popularity to score by
+    self.trained_label_counts = trained_label_counts  # the popularity to score by (None: all)
     self._outranked = None
 
   @classmethod
@@ -71,10 +72,9 @@ class Validation:
     def read(**filters) -> tf.data.Dataset:
       return make_dataset(train_files, raw_feature_spec, config, config.batch_size,
                           shuffle=False, repeat=False, fixed_history=False, **filters)
-    validation = cls(read(held_out_from=held_out_from, held_out=True, pseudo_context=False),
-                     read(held_out_from=held_out_from, held_out=True), label_catalog(read()))
-    validation.trained_label_counts = label_counts(read(held_out_from=held_out_from))
-    return validation
+    return cls(read(held_out_from=held_out_from, held_out=True, pseudo_context=False),
+               read(held_out_from=held_out_from, held_out=True), label_catalog(read()),
+               label_counts(read(held_out_from=held_out_from)))
 
   def recall(self, model: tf.keras.Model) -> Optional[float]:
     """Mean of the held-out Recall@100 with logged context and without; None if no examples."""

@@ -1,11 +1,8 @@
 """Model pieces on the tiny Transform graph: padding invariance, context dropout, history-only."""
-import glob
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
 
 from ctxrec.trainer import export, run
 from ctxrec.trainer.config import TrainerConfig
@@ -13,17 +10,6 @@ from ctxrec.trainer.input_pipeline import make_dataset
 from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tft_output(tiny_output):
-  return tft.TFTransformOutput(tiny_output("Transform", "transform_graph"))
-
-
-@pytest.fixture(scope="module")
-def train_files(tiny_output):
-  return glob.glob(os.path.join(tiny_output("PseudoContextAugmenter", "augmented_examples"),
-                                "Split-train", "*.gz"))
 
 
 def _batch(tft_output, train_files, config, fixed):

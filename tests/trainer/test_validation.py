@@ -1,11 +1,8 @@
 """The Trainer's validation: the train split's latest examples, ranked over the train labels."""
-import glob
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
 
 from ctxrec.trainer import run
 from ctxrec.trainer.config import TrainerConfig
@@ -15,17 +12,6 @@ from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tft_output(tiny_output):
-  return tft.TFTransformOutput(tiny_output("Transform", "transform_graph"))
-
-
-@pytest.fixture(scope="module")
-def train_files(tiny_output):
-  return glob.glob(os.path.join(tiny_output("PseudoContextAugmenter", "augmented_examples"),
-                                "Split-train", "*.gz"))
 
 
 def _read(train_files, tft_output, **filters):
