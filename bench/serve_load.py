@@ -8,14 +8,16 @@ tensorflow_model_server is not installable here), starts `ctxrec serve` in a chi
 sends requests on a fixed schedule (open loop: a slow answer does not delay the next request;
 latency counts from the scheduled send, so queueing is included) for --seconds at --qps.
 
-Requests: users with a state, each viewing an item of the catalog (`context.item_id`), k=--k.
+Requests: users with a state, each with their session at their last view of a catalog item
+(`context.views`: up to --views catalogued views within the session window, most recent first),
+k=--k.
 Reports client latency p50/p99/p99.9, errors (non-200 or timeouts), fallbacks, the server's
 per-stage time shares (state, head, ann, other) and the server process's CPU use.
 
 Usage: .venv/bin/python bench/serve_load.py --model out/ann/run/serving/ctxrec  (or a Trainer's
          Format-Serving folder with --version N)
          [--data data/large] [--out out/serve_load] [--qps 200] [--seconds 600] [--k 100]
-         [--heads in_process,grpc_double]
+         [--heads in_process,grpc_double] [--views 8]
 """
 import argparse
 import http.client
@@ -40,8 +42,10 @@ from ctxrec.serving import feature_store
 from ctxrec.serving import loopback
 from ctxrec.serving import model_versions
 from ctxrec.serving.index import index_dir
+from ctxrec.serving.service import showcase
 from ctxrec.serving.service.serving_paths import index_path
 from ctxrec.serving.tf_serving.model_config import MODEL_NAME
+from ctxrec.transform.features import DEFAULT_SESSION_VIEWS
 
 DOUBLE = os.path.join(os.path.dirname(__file__), "..", "tests", "serving", "tf_serving_double.py")
 
@@ -75,23 +79,30 @@ def release(model: str, version: Optional[str], data: str, out: str) -> str:
   return os.path.join(out, "serving")
 
 
-def workload(serving_dir: str, store_uri: str, data: str, count: int, k: int) -> List[dict]:
-  """Requests of users with a state viewing catalog items (the events' last views)."""
+def workload(serving_dir: str, store_uri: str, data: str, count: int, k: int,
+             views: int) -> List[dict]:
+  """Requests of users with a state, each with their session at their last view: their last
+  `views` catalogued views within the session window, most recent first (as `ctxrec ask`)."""
   import pandas as pd  # pylint: disable=g-import-not-at-top
   with feature_store.open_store(store_uri) as store:
     version = store.current()
     catalog = index_dir.read_catalog(index_path(serving_dir, version.model_version))
     events = pd.read_parquet(os.path.join(data, "events.parquet"),
-                             columns=["user_id", "item_id", "event_type"])
-    views = events[events["event_type"] == "view"].drop_duplicates("user_id", keep="last")
-    views = views.sample(n=min(len(views), count * 2), random_state=0)
-    states = store.get_many(list(views["user_id"]), version)
-  known = [(u, i) for u, i, s in zip(views["user_id"], views["item_id"], states)
-           if s is not None and i in catalog]
-  known = known[:count]
-  print(f"workload: {len(known)} requests of users with a state viewing catalog items; "
+                             columns=["user_id", "item_id", "event_type", "timestamp"])
+    seen = events[(events["event_type"] == "view") & events["item_id"].isin(catalog)]
+    last = seen.sort_values("timestamp", kind="stable").drop_duplicates("user_id", keep="last")
+    last = last.sample(n=min(len(last), count * 2), random_state=0)
+    states = store.get_many(list(last["user_id"]), version)
+  users = [u for u, s in zip(last["user_id"], states) if s is not None][:count]
+  mine = seen[seen["user_id"].isin(users)].sort_values("timestamp", kind="stable")
+  sessions = {u: showcase.session_of(frame, views, showcase.SESSION_WINDOW_SECONDS)
+              for u, frame in mine.groupby("user_id", sort=False)}
+  sizes = [len(sessions[u]) for u in users]
+  print(f"workload: {len(users)} requests of users with a state viewing catalog items, "
+        f"sessions of {np.mean(sizes):.1f} views on average (at most {views}); "
         f"{len(catalog):,} items, states {version}", flush=True)
-  return [{"user_id": u, "context": {"item_id": i}, "k": k} for u, i in known]
+  return [{"user_id": u, "context": showcase.Viewer(u, sessions[u]).context(), "k": k}
+          for u in users]
 
 
 def start_double(serving_dir: str):
@@ -231,10 +242,12 @@ def main(argv: Optional[List[str]] = None) -> None:
   parser.add_argument("--k", type=int, default=100)
   parser.add_argument("--heads", default="in_process,grpc_double")
   parser.add_argument("--workers", type=int, default=1, help="`ctxrec serve --workers`")
+  parser.add_argument("--views", type=int, default=DEFAULT_SESSION_VIEWS,
+                      help="views per request's session at most (1: one viewed item)")
   args = parser.parse_args(argv)
   serving_dir = release(args.model, args.version, args.data, args.out)
   store_uri = pipeline_config.default_store_uri(args.out)
-  requests = workload(serving_dir, store_uri, args.data, 20_000, args.k)
+  requests = workload(serving_dir, store_uri, args.data, 20_000, args.k, args.views)
   for head in args.heads.split(","):
     run(head, os.path.abspath(serving_dir), store_uri, requests, args)
 

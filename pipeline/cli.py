@@ -132,6 +132,8 @@ def _add_serve(commands) -> None:
   ask.add_argument("--data", required=True, help="the run's data folder (to pick viewers)")
   ask.add_argument("--out", required=True, help="the run's output folder")
   ask.add_argument("--users", type=int, default=3)
+  _add_timestamp_unit(ask, "unit of integer event timestamps (the sessions' ages), as for "
+                      "`ctxrec run`")
   ask.set_defaults(handler=_ask)
 
 
@@ -149,6 +151,8 @@ def _add_pipeline_options(command: argparse.ArgumentParser, beam_help: str) -> N
   command.add_argument("--history-length", type=int, default=defaults.history_length)
   command.add_argument("--session-window-seconds", type=int,
                        default=defaults.session_window_seconds)
+  command.add_argument("--session-views", type=int, default=defaults.session_views,
+                       help="the last views of a session the examples and the model keep")
   command.add_argument("--eval-days", type=int, default=None,
                        help="the last N days of data form the eval split (default: "
                        f"{example_gen.EVAL_SHARE:.0%}% of the days the data spans, at most "
@@ -222,13 +226,14 @@ def _pipeline_config(args: argparse.Namespace, **where):
       example_gen=SequenceExampleGenConfig(
           history_length=args.history_length,
           session_window_seconds=args.session_window_seconds,
-          eval_days=args.eval_days, eval_start_date=args.eval_start_date,
+          session_views=args.session_views, eval_days=args.eval_days, eval_start_date=args.eval_start_date,
           min_train_examples=args.min_train_examples, timestamp_unit=args.timestamp_unit,
           demographic_columns=tuple(c.strip() for c in args.demographic_columns.split(",")
                                     if c.strip())),
-      pseudo_context=PseudoContextConfig(mode=args.context_mode),
+      pseudo_context=PseudoContextConfig(mode=args.context_mode,
+                                         session_views=args.session_views),
       trainer=TrainerConfig(history_length=args.history_length,
-                            context_dropout=args.context_dropout, context_mode=args.context_mode),
+                            session_views=args.session_views, context_dropout=args.context_dropout, context_mode=args.context_mode),
       train_steps=args.train_steps, **where)
 
 
@@ -380,7 +385,8 @@ def _ask(args: argparse.Namespace) -> None:
   print(f"[ctxrec] full log: {run_log.attach(out)}", file=sys.stderr)
   config = ServeConfig(serving_dir=os.path.join(out, "serving"),
                        store_uri=pipeline_config.default_store_uri(out))
-  showcase.live_answers(os.path.abspath(args.data), config, users=args.users)
+  showcase.live_answers(os.path.abspath(args.data), config, users=args.users,
+                        timestamp_unit=args.timestamp_unit)
 
 
 def _compile_kfp(args: argparse.Namespace) -> None:

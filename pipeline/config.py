@@ -61,6 +61,14 @@ class PipelineConfig(_RunLocation):
   serving_uri: Optional[str] = None  # where pushed models go; default OUT/serving/<model>
   index_uri: Optional[str] = None  # where indexes go; default OUT/serving/index
 
+  def __post_init__(self):
+    views = {"example_gen": self.example_gen.session_views,
+             "pseudo_context": self.pseudo_context.session_views,
+             "trainer": self.trainer.session_views}
+    if len(set(views.values())) > 1:
+      raise ValueError(f"session_views differs between stages ({views}): the examples, the "
+                       f"pseudo-sessions and the model must keep as many views; set one value")
+
   @property
   def serving_dir(self) -> str:
     """Pushed models in TF Serving layout: serving_dir/<integer version>/saved_model.pb."""

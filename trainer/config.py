@@ -2,6 +2,8 @@
 import dataclasses
 from typing import Any, Dict, Mapping, Tuple
 
+from ctxrec.transform import features as f
+
 MODE_CATEGORIES = "categories"  # the context carries its categories (and confidences)
 MODE_ITEM = "item"  # ... and the viewed item's id
 CONTEXT_MODES = (MODE_CATEGORIES, MODE_ITEM)
@@ -15,7 +17,8 @@ DEFAULT_TRAIN_STEPS = 500
 class TrainerConfig:
   """Model shape, context handling and optimisation; defaults fit the demo profile on a laptop."""
   history_length: int = 50
-  max_categories: int = 4  # categories kept per item / context (primary first)
+  max_categories: int = 4  # categories kept per item / context view (primary first)
+  session_views: int = f.DEFAULT_SESSION_VIEWS  # context views read, most recent first
   embedding_dim: int = 64
   num_blocks: int = 2
   num_heads: int = 2
@@ -54,7 +57,8 @@ class TrainerConfig:
     if self.embedding_dim % self.num_heads:
       raise ValueError(f"embedding_dim {self.embedding_dim} must divide by num_heads "
                        f"{self.num_heads}")
-    for name in ("history_length", "max_categories", "batch_size", "embedding_dim"):
+    for name in ("history_length", "max_categories", "session_views", "batch_size",
+                 "embedding_dim"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

@@ -14,14 +14,17 @@ def _spec(shape, dtype, name) -> tf.TensorSpec:
 def input_specs(model: ContextualRetrievalModel) -> Dict[str, Dict[str, tf.TensorSpec]]:
   """Fixed, padded raw inputs of each signature ("" / 0 pad; histories most recent last)."""
   length, k = model.config.history_length, model.config.max_categories
+  views = model.config.session_views
   history = {f.HISTORY_ITEM_IDS: _spec([None, length], tf.string, f.HISTORY_ITEM_IDS),
              f.HISTORY_CATEGORIES: _spec([None, length], tf.string, f.HISTORY_CATEGORIES),
              f.HISTORY_AGE_DAYS: _spec([None, length], tf.int64, f.HISTORY_AGE_DAYS)}
   context = {}
   if model.config.use_context:
-    context = {f.CONTEXT_ITEM_ID: _spec([None, 1], tf.string, f.CONTEXT_ITEM_ID),
-               f.CONTEXT_CATEGORIES: _spec([None, k], tf.string, f.CONTEXT_CATEGORIES),
-               f.CONTEXT_CONFIDENCES: _spec([None, k], tf.float32, f.CONTEXT_CONFIDENCES)}
+    context = {  # the session, most recent view first
+        f.CONTEXT_ITEM_ID: _spec([None, views], tf.string, f.CONTEXT_ITEM_ID),
+        f.CONTEXT_AGE_SECONDS: _spec([None, views], tf.int64, f.CONTEXT_AGE_SECONDS),
+        f.CONTEXT_CATEGORIES: _spec([None, views, k], tf.string, f.CONTEXT_CATEGORIES),
+        f.CONTEXT_CONFIDENCES: _spec([None, views, k], tf.float32, f.CONTEXT_CONFIDENCES)}
   context.update({n: _spec([None], tf.string, n) for n in model.demographic_features})
   items = {f.ITEM_ID: _spec([None], tf.string, f.ITEM_ID),
            f.ITEM_CATEGORIES: _spec([None, k], tf.string, f.ITEM_CATEGORIES),

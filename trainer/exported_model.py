@@ -1,15 +1,19 @@
 """Calls the exported signatures on batches of raw features: the catalog and eval examples."""
 import dataclasses
-from typing import Dict, Iterator, List, Mapping, Sequence
+from typing import Dict, Iterator, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from ctxrec.components import request_context
+from ctxrec.components.request_context import Context, View
 from ctxrec.components.user_history import History
 from ctxrec.transform import features as f
 
-CONTEXT_FEATURES = (f.CONTEXT_ITEM_ID, f.CONTEXT_CATEGORIES, f.CONTEXT_CONFIDENCES)
+# The signatures' context inputs (request_context.context_arrays).
+CONTEXT_FEATURES = (f.CONTEXT_ITEM_ID, f.CONTEXT_AGE_SECONDS, f.CONTEXT_CATEGORIES,
+                    f.CONTEXT_CONFIDENCES)
 
 
 def signature(model, name: str, model_dir: str):
@@ -100,6 +104,12 @@ def without_context(inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
   return out
 
 
+def session_widths(function) -> Tuple[int, int]:
+  """(views, categories per view) of a signature's context inputs; (0, 0) without them."""
+  spec = signature_inputs(function).get(f.CONTEXT_CATEGORIES)
+  return (0, 0) if spec is None else (int(spec.shape[1]), int(spec.shape[2]))
+
+
 @dataclasses.dataclass
 class EvalRequests:
   """Eval examples as serving requests, with what identifies each conversion."""
@@ -107,10 +117,11 @@ class EvalRequests:
   labels: np.ndarray  # label item ids
   user_ids: np.ndarray
   timestamps: np.ndarray
+  contexts: Tuple[Context, ...]  # each example's whole logged session
 
   @property
   def has_context(self) -> np.ndarray:
-    return self.inputs[f.CONTEXT_CATEGORIES][:, 0] != ""
+    return np.array([not c.empty for c in self.contexts], bool)
 
 
 def _read_columns(example_files: List[str], spec: Dict[str, tf.io.VarLenFeature]) -> Dict[str, list]:
@@ -133,17 +144,42 @@ def _as_input(values: list, spec: tf.TensorSpec, name: str) -> np.ndarray:
   return _padded(values, width, 0.0).astype(spec.dtype.as_numpy_dtype)
 
 
+def _sessions(columns: Dict[str, list]) -> Tuple[Context, ...]:
+  """Each example's session from its five context feature columns (session_features)."""
+  out = []
+  for ids, ages, counts, names, weights in zip(*(columns[n] for n in _SESSION_COLUMNS)):
+    views, start = [], 0
+    for item_id, age, count in zip(ids, ages, counts):
+      views.append(View(item_id.decode(), tuple(n.decode() for n in names[start:start + count]),
+                        tuple(float(w) for w in weights[start:start + count]), int(age)))
+      start += count
+    out.append(Context(tuple(views)))
+  return tuple(out)
+
+
+_SESSION_COLUMNS = (f.CONTEXT_ITEM_ID, f.CONTEXT_AGE_SECONDS, f.CONTEXT_CATEGORY_COUNTS,
+                    f.CONTEXT_CATEGORIES, f.CONTEXT_CONFIDENCES)
+_DTYPES = {f.HISTORY_AGE_DAYS: tf.int64, f.CONTEXT_CONFIDENCES: tf.float32,
+           f.LABEL_TIMESTAMP: tf.int64, f.CONTEXT_AGE_SECONDS: tf.int64,
+           f.CONTEXT_CATEGORY_COUNTS: tf.int64}
+
+
 def example_requests(example_files: List[str], signature) -> EvalRequests:
   """Reads eval examples into the inputs of `signature` (padded to its declared widths)."""
   declared = {n: s for n, s in signature_inputs(signature).items() if n != f.HISTORY_STATE}
-  dtypes = {f.HISTORY_AGE_DAYS: tf.int64, f.CONTEXT_CONFIDENCES: tf.float32,
-            f.LABEL_TIMESTAMP: tf.int64}
-  names = list(declared) + [f.LABEL_ITEM_ID, f.USER_ID, f.LABEL_TIMESTAMP]
+  names = ([n for n in declared if n not in CONTEXT_FEATURES] + list(_SESSION_COLUMNS)
+           + [f.LABEL_ITEM_ID, f.USER_ID, f.LABEL_TIMESTAMP])
   columns = _read_columns(example_files, {
-      n: tf.io.VarLenFeature(dtypes.get(n, tf.string)) for n in names})
+      n: tf.io.VarLenFeature(_DTYPES.get(n, tf.string)) for n in names})
+  contexts = _sessions(columns)
+  inputs = {n: _as_input(columns[n], spec, n) for n, spec in declared.items()
+            if n not in CONTEXT_FEATURES}
+  views, categories = session_widths(signature)
+  if views:
+    inputs.update(request_context.context_arrays(contexts, views, categories))
   first = lambda name: [v[0] for v in columns[name]]  # noqa: E731
   return EvalRequests(
-      inputs={n: _as_input(columns[n], spec, n) for n, spec in declared.items()},
+      inputs=inputs,
       labels=np.array([v.decode() for v in first(f.LABEL_ITEM_ID)], dtype=object),
       user_ids=np.array([v.decode() for v in first(f.USER_ID)], dtype=object),
-      timestamps=np.array(first(f.LABEL_TIMESTAMP), dtype=np.int64))
+      timestamps=np.array(first(f.LABEL_TIMESTAMP), dtype=np.int64), contexts=contexts)

@@ -24,13 +24,25 @@ def _pad(sparse: tf.SparseTensor, width: int, default, keep_last: bool = False,
   return ragged.to_tensor(default_value=default, shape=[None, width if fixed else None])
 
 
+def _session(parsed: Dict[str, tf.SparseTensor], name: str, views: int, width: int,
+             default) -> tf.Tensor:
+  """Dense [B, views, width] of a per-view list feature (categories or confidences), split into
+  views by CONTEXT_CATEGORY_COUNTS (session_features)."""
+  counts = tf.RaggedTensor.from_sparse(parsed[f.CONTEXT_CATEGORY_COUNTS])
+  flat = tf.RaggedTensor.from_sparse(parsed[name]).values
+  per_view = tf.RaggedTensor.from_row_lengths(flat, counts.values)
+  nested = tf.RaggedTensor.from_row_lengths(per_view, counts.row_lengths())
+  return nested[:, :views, :width].to_tensor(default_value=default, shape=[None, views, width])
+
+
 def dense_features(parsed: Dict[str, tf.SparseTensor], config: TrainerConfig,
                    fixed_history: bool = True) -> Dict[str, tf.Tensor]:
-  """Left-aligned, ""/0-padded tensors: histories [B, L] (most recent last), categories [B, K].
+  """Left-aligned, ""/0-padded tensors: histories [B, L] (most recent last), categories [B, K],
+  the session's views [B, S] and their categories [B, S, K] (most recent view first).
 
   With `fixed_history=False` histories are only as wide as the batch's longest (faster training).
   """
-  length, k = config.history_length, config.max_categories
+  length, k, views = config.history_length, config.max_categories, config.session_views
   dense = {
       f.HISTORY_ITEM_IDS: _pad(parsed[f.HISTORY_ITEM_IDS], length, "", True, fixed_history),
       f.HISTORY_CATEGORIES: _pad(parsed[f.HISTORY_CATEGORIES], length, "", True, fixed_history),
@@ -39,9 +51,11 @@ def dense_features(parsed: Dict[str, tf.SparseTensor], config: TrainerConfig,
       f.LABEL_ITEM_ID: _pad(parsed[f.LABEL_ITEM_ID], 1, "")[:, 0],
       f.LABEL_CATEGORIES: _pad(parsed[f.LABEL_CATEGORIES], k, ""),
       f.LABEL_CONFIDENCES: _pad(parsed[f.LABEL_CONFIDENCES], k, 0.0),
-      f.CONTEXT_ITEM_ID: _pad(parsed[f.CONTEXT_ITEM_ID], 1, ""),
-      f.CONTEXT_CATEGORIES: _pad(parsed[f.CONTEXT_CATEGORIES], k, ""),
-      f.CONTEXT_CONFIDENCES: _pad(parsed[f.CONTEXT_CONFIDENCES], k, 0.0),
+      f.CONTEXT_ITEM_ID: _pad(parsed[f.CONTEXT_ITEM_ID], views, ""),
+      f.CONTEXT_AGE_SECONDS: _pad(parsed[f.CONTEXT_AGE_SECONDS], views,
+                                  tf.constant(0, tf.int64)),
+      f.CONTEXT_CATEGORIES: _session(parsed, f.CONTEXT_CATEGORIES, views, k, ""),
+      f.CONTEXT_CONFIDENCES: _session(parsed, f.CONTEXT_CONFIDENCES, views, k, 0.0),
   }
   for name in parsed:
     if name.startswith(DEMOGRAPHIC_PREFIX):

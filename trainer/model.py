@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tensorflow_transform as tft
 
-from ctxrec.trainer.config import TrainerConfig
+from ctxrec.trainer.config import MODE_ITEM, TrainerConfig
 from ctxrec.trainer.context_layer import ContextLayer, weighted_category_bag
 from ctxrec.trainer.history_encoder import HistoryEncoder
 from ctxrec.trainer.oov_dropout import OovDropout
@@ -83,8 +83,10 @@ class ContextualRetrievalModel(tfrs.Model):
         config.oov_rate, 1 + tft_output.vocabulary_size_by_name(f.ITEM_VOCABULARY),
         NUM_OOV_BUCKETS)
     self.history_encoder = HistoryEncoder(config, self.item_embedding, self.category_embedding)
-    self.context_layer = (ContextLayer(config, self.category_embedding, self.item_embedding)
-                          if config.use_context else None)
+    self.context_layer = (
+        ContextLayer(config.session_views, self.category_embedding,
+                     self.item_embedding if config.context_mode == MODE_ITEM else None,
+                     config.context_dropout) if config.use_context else None)
     self.head = _mlp(config.head_units, dim, "head")
     self.item_tower = _mlp(config.item_tower_units, dim, "item_tower")
     self._tft_output = tft_output
@@ -119,15 +121,15 @@ class ContextualRetrievalModel(tfrs.Model):
   def context_head(self, history_state: tf.Tensor, raw: Dict[str, tf.Tensor],
                    training: bool = False) -> Dict[str, tf.Tensor]:
     """The user embedding and its boosts (USER_EMBEDDING, BOOST_KEYS, BOOST_WEIGHTS)."""
-    parts = [self._learnable_state(history_state)]
+    state = self._learnable_state(history_state)
+    parts = [state]
     rows = tf.shape(history_state)[0]
     has_context = tf.zeros([rows], tf.bool)
     if self.context_layer is not None:
-      ids = self.raw_features({f.CONTEXT_ITEM_ID: raw[f.CONTEXT_ITEM_ID],
-                               f.CONTEXT_CATEGORIES: raw[f.CONTEXT_CATEGORIES]})
+      item_ids, category_ids = self._session_ids(raw)
       context = self.context_layer(
-          ids[f.CONTEXT_CATEGORIES], raw[f.CONTEXT_CONFIDENCES],
-          self.oov_dropout(ids[f.CONTEXT_ITEM_ID], training=training), training=training)
+          category_ids, raw[f.CONTEXT_CONFIDENCES], self.oov_dropout(item_ids, training=training),
+          raw[f.CONTEXT_AGE_SECONDS], state, training=training)
       parts.append(context)
       has_context = context[:, -1] > 0  # the has-context flag, 0 where training dropped it
     if self.demographic_features:
@@ -139,14 +141,23 @@ class ContextualRetrievalModel(tfrs.Model):
     if self.score_priors is None:
       return {f.USER_EMBEDDING: learned, f.BOOST_KEYS: tf.zeros([rows, 0], tf.int64),
               f.BOOST_WEIGHTS: tf.zeros([rows, 0], tf.float32)}
-    width = self.config.max_categories
+    shape = [rows, self.config.session_views, self.config.max_categories]
     categories = (raw[f.CONTEXT_CATEGORIES] if self.context_layer is not None
-                  else tf.fill([rows, width], ""))
+                  else tf.fill(shape, ""))
     confidences = (raw[f.CONTEXT_CONFIDENCES] if self.context_layer is not None
-                   else tf.zeros([rows, width]))
+                   else tf.zeros(shape))
     query, keys, weights = self.score_priors.query(learned, features, history_state, categories,
                                                    confidences, has_context)
     return {f.USER_EMBEDDING: query, f.BOOST_KEYS: keys, f.BOOST_WEIGHTS: weights}
+
+  def _session_ids(self, raw: Dict[str, tf.Tensor]):
+    """Vocabulary ids of the session's items [B, S] and categories [B, S, K]: the Transform
+    graph takes rank-2 features, so the categories pass through it flattened."""
+    categories = raw[f.CONTEXT_CATEGORIES]
+    views, width = self.config.session_views, self.config.max_categories
+    ids = self.raw_features({f.CONTEXT_ITEM_ID: raw[f.CONTEXT_ITEM_ID],
+                             f.CONTEXT_CATEGORIES: tf.reshape(categories, [-1, views * width])})
+    return ids[f.CONTEXT_ITEM_ID], tf.reshape(ids[f.CONTEXT_CATEGORIES], [-1, views, width])
 
   def _learnable_state(self, history_state: tf.Tensor) -> tf.Tensor:
     """The state the networks read: the encoder's and the top categories' shares, not their

@@ -4,20 +4,23 @@ A dot-product retriever ranks by q·v alone. The score here is
 
   score(u, i) / T = g * <h, i> / T  +  w_pop * log P(i is a train label)  +  boost_u(key(i))
 
-  boost_u(c) = softplus(b_ctx + log conf_c)    for each category c of the context (if any)
-             + softplus(b_hist + log share_c)  for each of the history's top categories
+  boost_u(c) = softplus(b_ctx + log sum_j conf_jc e^(-d j))   for each category c of the
+                                                   session's views j = 0 (now), 1, ... (if any)
+             + softplus(b_hist + log share_c)   for each of the history's top categories
 
 `key(i)` is the item's primary category key (transform/category_keys.py); <h, i> the learned
-towers' cosine; g, w_pop, b_ctx and b_hist positive weights the context head computes per
-request, seeing whether the history agrees with the context. The first two terms are a dot
+towers' cosine; g, w_pop, b_ctx, b_hist and the per-view decay d positive weights the context
+head computes per request, seeing whether the history agrees with the context. The first two terms are a dot
 product ([g h, T w_pop] · [i, log P]); the boosts are exact, by category key, with no code width
 for categories to collide in: they travel beside the user embedding (BOOST_KEYS, BOOST_WEIGHTS,
 in score units) and the evaluator and the service add them to the items of those categories.
 
-Before any training the score is the heuristics a team writes first: the context's categories
-by popularity, then the history's categories, then popularity (b_ctx >> b_hist >> the spread of
-log P, g small). Training moves the weights and grows the learned term from there.
+Before any training the score is the heuristics a team writes first: the session's categories
+by popularity, each view's half the weight of the one after it (d = ln 2, as the evaluator's
+session_views baseline), then the history's categories, then popularity (b_ctx >> b_hist >> the
+spread of log P, g small). Training moves the weights and grows the learned term from there.
 """
+import math
 from typing import Sequence, Tuple
 
 import numpy as np
@@ -25,8 +28,8 @@ import tensorflow as tf
 
 from ctxrec.transform import category_keys
 
-NUM_WEIGHTS = 4  # g, w_pop, b_ctx, b_hist
-INITIAL_WEIGHTS = (0.1, 1.0, 10.0, 5.0)
+NUM_WEIGHTS = 5  # g, w_pop, b_ctx, b_hist, d
+INITIAL_WEIGHTS = (0.1, 1.0, 10.0, 5.0, math.log(2.0))
 WEIGHT_RATE = 10.0
 MAX_EXPONENT = 8.0  # a weight stays within e^8 of its initial value
 HISTORY_CATEGORIES = 8  # the history's most frequent categories boosted
@@ -75,8 +78,29 @@ def batch_boosts(boost_keys: tf.Tensor, boost_weights: tf.Tensor,
   return tf.reduce_sum(tf.cast(match, tf.float32) * boost_weights[:, :, tf.newaxis], axis=1)
 
 
+def session_mass(keys: tf.Tensor, confidences: tf.Tensor,
+                 decay: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Each distinct key of a session's views [B, S, K] once, with its recency-weighted
+  confidence sum_j conf_j e^(-decay j) (decay [B, 1]): ([B, S K] keys, NO_KEY where a key
+  repeats an earlier one, and [B, S K] masses)."""
+  views, width = tf.shape(keys)[1], tf.shape(keys)[2]
+  recency = tf.exp(-decay[:, :, tf.newaxis] * tf.cast(tf.range(views), tf.float32)[
+      tf.newaxis, :, tf.newaxis])
+  flat_keys = tf.reshape(keys, [-1, views * width])
+  flat_mass = tf.reshape(confidences * recency, [-1, views * width])
+  present = flat_keys != category_keys.NO_KEY
+  same = tf.logical_and(tf.equal(flat_keys[:, :, tf.newaxis], flat_keys[:, tf.newaxis, :]),
+                        present[:, tf.newaxis, :])
+  total = tf.reduce_sum(tf.cast(same, tf.float32) * flat_mass[:, tf.newaxis, :], axis=2)
+  size = views * width
+  earlier = tf.cast(tf.linalg.band_part(tf.ones([size, size]), -1, 0) - tf.eye(size), tf.bool)
+  repeated = tf.reduce_any(tf.logical_and(same, earlier[tf.newaxis]), axis=2)  # j < i
+  first = tf.logical_and(present, tf.logical_not(repeated))
+  return tf.where(first, flat_keys, category_keys.NO_KEY), tf.where(first, total, 0.0)
+
+
 class PriorWeights(tf.keras.layers.Layer):
-  """Per-request weights (g, w_pop, b_ctx, b_hist), positive, starting at `initial`.
+  """Per-request weights (g, w_pop, b_ctx, b_hist, d), positive, starting at `initial`.
 
   Each weight is initial * exp(rate * z): Adam moves a parameter by about the learning rate a
   step, so `rate` lets a few hundred steps scale a weight several-fold (a shop's strong context
@@ -114,20 +138,22 @@ class ScorePriors(tf.keras.layers.Layer):
   def query(self, learned: tf.Tensor, features: tf.Tensor, history_state: tf.Tensor,
             context_categories: tf.Tensor, context_confidences: tf.Tensor,
             has_context: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(query [g h, T w_pop], boost keys [B, K + H], boost weights in score units); the
-    context's boosts are off where `has_context` [B] is False (none, or dropped in training)."""
+    """(query [g h, T w_pop], boost keys [B, S K + H], boost weights in score units) for the
+    session's categories and confidences [B, S, K]; the session's boosts are off where
+    `has_context` [B] is False (none, or dropped in training)."""
     history_keys, shares = unpack_tail(history_state)
-    context_keys = tf.where(has_context[:, tf.newaxis], category_keys.keys(context_categories),
-                            category_keys.NO_KEY)
-    primary = tf.where(has_context, category_keys.primary_keys(context_categories,
-                                                               context_confidences),
+    context_keys = tf.where(has_context[:, tf.newaxis, tf.newaxis],
+                            category_keys.keys(context_categories), category_keys.NO_KEY)
+    primary = tf.where(has_context, category_keys.primary_keys(context_categories[:, 0],
+                                                               context_confidences[:, 0]),
                        category_keys.NO_KEY)
     agreement = tf.reduce_sum(shares * tf.cast(tf.equal(history_keys, primary[:, tf.newaxis]),
                                                tf.float32), axis=1, keepdims=True)
-    g, w_pop, b_ctx, b_hist = tf.split(
+    g, w_pop, b_ctx, b_hist, decay = tf.split(
         self.weights_of_request(tf.concat([features, agreement], axis=1)), NUM_WEIGHTS, axis=1)
+    context_keys, mass = session_mass(context_keys, context_confidences, decay)
     # softplus: a boost never turns into a penalty (a weak category still ranks above the rest)
-    context_weights = tf.nn.softplus(b_ctx + tf.math.log(tf.maximum(context_confidences, 1e-6)))
+    context_weights = tf.nn.softplus(b_ctx + tf.math.log(tf.maximum(mass, 1e-6)))
     history_weights = tf.nn.softplus(b_hist + tf.math.log(tf.maximum(shares, 1e-6)))
     keys = tf.concat([context_keys, history_keys], axis=1)
     weights = tf.concat([context_weights, history_weights], axis=1)

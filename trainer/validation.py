@@ -4,7 +4,7 @@ The in-batch loss is the wrong judge: on demo (seed 7) it is lowest at step 100 
 rises after, while the evaluator's Recall@100 still grows to step 500. So a run is judged the
 way the evaluator judges it: on the train split's future (its latest labels, as eval is the
 log's), by the rank of each held-out example's label among every item that was a train label;
-the examples with a logged context asked with it (its viewed item pinned first, as served),
+the examples with a logged context asked with it (its viewed items pinned first, as served),
 and every example asked without context. A pseudo-context (derived from the label) would favour the prior that reads it.
 """
 import collections
@@ -102,11 +102,20 @@ class Validation:
 
 
 def _hits(features: Dict[str, tf.Tensor], outranked: tf.Tensor) -> tf.Tensor:
-  """Whether each label is in the top 100 as served: the viewed item is pinned first
-  (request_context.pinned_item), so it is a hit, and it takes one of the other labels' slots."""
-  viewed = features[f.CONTEXT_ITEM_ID][:, 0]
-  pinned = tf.logical_and(viewed != "", tf.equal(viewed, features[f.LABEL_ITEM_ID]))
-  slots = RECALL_AT - tf.cast(viewed != "", tf.int32)
+  """Whether each label is in the top 100 as served: the session's viewed items are pinned first
+  (request_context.pinned_items), so the label is a hit among them, and each takes one of the
+  other labels' slots."""
+  viewed = features[f.CONTEXT_ITEM_ID]  # [B, S]
+  present = viewed != ""
+  same = tf.logical_and(tf.equal(viewed[:, :, tf.newaxis], viewed[:, tf.newaxis, :]),
+                        present[:, tf.newaxis, :])
+  size = tf.shape(viewed)[1]
+  earlier = tf.cast(tf.linalg.band_part(tf.ones([size, size]), -1, 0) - tf.eye(size), tf.bool)
+  distinct = tf.logical_and(present, tf.logical_not(tf.reduce_any(
+      tf.logical_and(same, earlier[tf.newaxis]), axis=2)))
+  pinned = tf.reduce_any(tf.logical_and(present, tf.equal(
+      viewed, features[f.LABEL_ITEM_ID][:, tf.newaxis])), axis=1)
+  slots = RECALL_AT - tf.reduce_sum(tf.cast(distinct, tf.int32), axis=1)
   return tf.logical_or(pinned, outranked < slots)
 
 

@@ -43,9 +43,18 @@ LABEL_ITEM_ID = "label_item_id"
 LABEL_CATEGORIES = "label_categories"
 LABEL_CONFIDENCES = "label_confidences"
 LABEL_TIMESTAMP = "label_timestamp"
+# The request context is a session: the last views before the conversion, most recent first
+# (view 0 is the item being viewed now). One entry per view in CONTEXT_ITEM_ID and
+# CONTEXT_AGE_SECONDS; each view's categories (primary first) and their confidences are
+# concatenated in CONTEXT_CATEGORIES / CONTEXT_CONFIDENCES, CONTEXT_CATEGORY_COUNTS per view
+# saying how many. The signatures take them dense: ids and ages [B, S], categories and
+# confidences [B, S, K] ("" / 0 padding).
 CONTEXT_ITEM_ID = "context_item_id"
 CONTEXT_CATEGORIES = "context_categories"
 CONTEXT_CONFIDENCES = "context_confidences"
+CONTEXT_CATEGORY_COUNTS = "context_category_counts"
+CONTEXT_AGE_SECONDS = "context_age_seconds"
+DEFAULT_SESSION_VIEWS = 8  # views per session an example and the model keep
 # 1 on a train example whose context PseudoContextAugmenter derived from its label (the Trainer
 # validates with logged contexts only); not in the schema, so Transform and the model never see it.
 PSEUDO_CONTEXT = "pseudo_context"

@@ -1,4 +1,4 @@
-"""PseudoContextAugmenter: gives train examples a context derived from their positive label."""
+"""PseudoContextAugmenter: gives train examples a session around a view derived from their label."""
 from tfx import types
 from tfx.dsl.components.base import base_beam_component
 from tfx.dsl.components.base import executor_spec
@@ -18,11 +18,12 @@ class PseudoContextAugmenterSpec(types.ComponentSpec):
 
 
 class PseudoContextAugmenter(base_beam_component.BaseBeamComponent):
-  """Gives every train example of `examples` a context; eval passes through unchanged.
+  """Gives every train example of `examples` a session; eval passes through unchanged.
 
-  A train example keeps its logged context; one without gets pseudo-context derived from its
-  label, shaped by the statistics of the logged ones, so the model learns to use a context on
-  the share of conversions that never had one. The output `augmented_examples` has the same
+  A train example keeps its logged session; one without gets a pseudo-session around a view
+  derived from its label, shaped like the logged ones (their lengths, the label view's position,
+  on- and off-category views, gaps), so the model learns to use a session on the share of
+  conversions that never had one. The output `augmented_examples` has the same
   splits and file format as the input.
   """
 

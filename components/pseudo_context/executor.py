@@ -1,4 +1,4 @@
-"""PseudoContextAugmenter executor: label and logged-context statistics, then pseudo-context on
+"""PseudoContextAugmenter executor: label and logged-session statistics, then pseudo-sessions on
 train, with Beam."""
 import dataclasses
 import json
@@ -16,7 +16,8 @@ from tfx.types import artifact_utils
 from ctxrec.components import examples_io
 from ctxrec.components.pseudo_context import pseudo_context
 from ctxrec.components.pseudo_context import spec_keys as keys
-from ctxrec.components.pseudo_context.config import MIN_REAL_CONTEXTS_TO_FIT, PseudoContextConfig
+from ctxrec.components.pseudo_context.config import FITTED, MIN_REAL_CONTEXTS_TO_FIT
+from ctxrec.components.pseudo_context.config import PseudoContextConfig
 from ctxrec.components.pseudo_context.pseudo_context import CategoryPool, ContextStats, Item
 from ctxrec.components.pseudo_context.pseudo_context import LabelPools
 from ctxrec.transform import features as f
@@ -24,6 +25,10 @@ from ctxrec.transform import features as f
 METRICS_NAMESPACE = "ctxrec.pseudo_context"
 COUNTS = ("examples",) + pseudo_context.Outcome._fields
 SUMMARY_FILE = "augmentation.json"
+# Why a fitted parameter falls back although train has enough logged sessions.
+_SHORT_OF = {"p_substitute": "no logged session shows its label's category",
+             "label_positions": "no logged session shows its label's category",
+             "p_on_category": "no logged session has a second view"}
 
 
 def config_from_exec_properties(exec_properties: Dict[str, Any]) -> PseudoContextConfig:
@@ -67,24 +72,46 @@ def _sum_stats(stats: Iterable[ContextStats]) -> ContextStats:
 def _augment(serialized: bytes, pools, config: PseudoContextConfig) -> bytes:
   augmented, outcome = pseudo_context.augment(serialized, pools, config)
   _inc("examples")
-  for name, happened in outcome._asdict().items():
-    if happened:
-      _inc(name)
+  for name, value in outcome._asdict().items():
+    if value:
+      _inc(name, int(value))
   return augmented
 
 
+def _stat_widths(session_views: int) -> Dict[str, int]:
+  """How many bins each histogram of ContextStats has."""
+  return {"lengths": session_views, "positions": session_views,
+          "gaps": pseudo_context.GAP_BINS}
+
+
 def _record_stats(stats: ContextStats) -> None:
-  """Beam counters carry the statistics back to the executor, as they do the counts."""
+  """Beam counters carry the statistics back to the executor, as they do the counts: one
+  counter per number, stats_<field> or stats_<field>_<bin>."""
   for name, value in stats._asdict().items():
-    beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"stats_{name}").inc(value)
+    if isinstance(value, tuple):
+      for index, number in enumerate(value):
+        _inc(f"stats_{name}_{index}", number)
+    else:
+      _inc(f"stats_{name}", value)
 
 
-def _inc(name: str) -> None:
-  beam.metrics.Metrics.counter(METRICS_NAMESPACE, name).inc()
+def _counted_stats(result, session_views: int) -> ContextStats:
+  """The ContextStats the counters of `_record_stats` carried back."""
+  def count(name: str) -> int:
+    return examples_io.counter(result, METRICS_NAMESPACE, f"stats_{name}")
+  widths = _stat_widths(session_views)
+  return ContextStats(**{
+      name: (tuple(count(f"{name}_{i}") for i in range(widths[name])) if name in widths
+             else count(name))
+      for name in ContextStats._fields})
+
+
+def _inc(name: str, value: int = 1) -> None:
+  beam.metrics.Metrics.counter(METRICS_NAMESPACE, name).inc(value)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-  """Writes pseudo-context into the train split; copies every other split unchanged."""
+  """Writes pseudo-sessions into the train split; copies every other split unchanged."""
 
   def Do(self, input_dict, output_dict, exec_properties) -> None:
     self._log_startup(input_dict, output_dict, exec_properties)
@@ -112,7 +139,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples_io.split_pattern(source, f.TRAIN), compression_type=examples_io.GZIP)
     pools = train | "CategoryPools" >> CategoryPools()  # pylint: disable=no-value-for-parameter
     stats = (train
-             | "ContextStats" >> beam.Map(pseudo_context.context_stats)
+             | "ContextStats" >> beam.Map(pseudo_context.context_stats, config.session_views)
              | "SumStats" >> beam.CombineGlobally(_sum_stats))
     fitted = stats | "Fit" >> beam.Map(lambda total: pseudo_context.fit(config, total))
     _ = (train
@@ -123,8 +150,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     result = pipeline.run()
     result.wait_until_finish()
     counts = {name: examples_io.counter(result, METRICS_NAMESPACE, name) for name in COUNTS}
-    return counts, ContextStats(*(examples_io.counter(result, METRICS_NAMESPACE, f"stats_{name}")
-                                  for name in ContextStats._fields))
+    return counts, _counted_stats(result, config.session_views)
 
 
 def _checked_splits(source) -> List[str]:
@@ -138,13 +164,13 @@ def _checked_splits(source) -> List[str]:
         f"of SequenceExampleGen")
   splits = artifact_utils.decode_split_names(source.split_names)
   if f.TRAIN not in splits:
-    raise ValueError(f"{source.uri}: no '{f.TRAIN}' split (found {splits}); pseudo-context is "
+    raise ValueError(f"{source.uri}: no '{f.TRAIN}' split (found {splits}); pseudo-sessions are "
                      f"for the train split, so the input examples need one")
   return splits
 
 
 def _copy_split(source, examples, split: str) -> None:
-  """Copies a split's files byte for byte: only train gets pseudo-context."""
+  """Copies a split's files byte for byte: only train gets pseudo-sessions."""
   source_dir = artifact_utils.get_split_uri([source], split)
   target_dir = artifact_utils.get_split_uri([examples], split)
   tf.io.gfile.makedirs(target_dir)
@@ -153,10 +179,10 @@ def _copy_split(source, examples, split: str) -> None:
 
 
 def _fitted_from(config: PseudoContextConfig, stats: ContextStats) -> str:
-  """Where each probability of the summary comes from (`config` as given, before fitting)."""
+  """Where each fitted parameter of the summary comes from (`config` as given, before fitting)."""
   measured = pseudo_context.estimates(stats)
   sources = []
-  for name in pseudo_context.FITTED:
+  for name in FITTED:
     if getattr(config, name) is not None:
       sources.append(f"{name} set in the config")
     elif measured[name] is not None:
@@ -164,8 +190,8 @@ def _fitted_from(config: PseudoContextConfig, stats: ContextStats) -> str:
     elif stats.real < MIN_REAL_CONTEXTS_TO_FIT:
       sources.append(f"{name} a fallback")
     else:
-      sources.append(f"{name} a fallback (no logged context shares its label's category)")
-  return (f"{', '.join(sources)}; {stats.real} train examples have a logged context (fitting "
+      sources.append(f"{name} a fallback ({_SHORT_OF.get(name, 'nothing to fit it from')})")
+  return (f"{', '.join(sources)}; {stats.real} train examples have a logged session (fitting "
           f"needs {MIN_REAL_CONTEXTS_TO_FIT})")
 
 

@@ -1,9 +1,10 @@
 """The blessing rule: context must pay off beyond the noise with context, and not hurt without it.
 
 A model is blessed iff
-(a) real_context: for every baseline, the lower bound of the paired 95% interval of the model's
-    relative Recall@100 lift clears `margin` (a point estimate above the baseline is not enough:
-    the lift must stand out of the user-level noise);
+(a) real_context: for every baseline (metrics.BASELINE_METHODS, down to session_views, the
+    session's viewed items first, the strongest heuristic), the lower bound of the paired 95%
+    interval of the model's relative Recall@100 lift clears `margin` (a point estimate above the
+    baseline is not enough: the lift must stand out of the user-level noise);
 (b) no_context: the lower bound of its paired lift over popularity clears
     `no_context_floor_margin` (-10%): a non-inferiority floor, the model without context must be
     shown no worse than the simplest heuristic by more than that (on a short log history cannot
@@ -30,6 +31,13 @@ EVAL_DAYS_FLAG = "--eval-days"
 TRAIN_STEPS_FLAG = "--train-steps"
 CONTEXT_DROPOUT_FLAG = "--context-dropout"
 ADVICE_FLAGS = (EVAL_DAYS_FLAG, TRAIN_STEPS_FLAG, CONTEXT_DROPOUT_FLAG)
+
+# The baselines that pin viewed items as the model does: where the model must do better.
+_AFTER_PINNED = {
+    m.LAST_VIEWED: "the viewed item leads both, so what the model ranks after it loses to its "
+                   "categories by popularity",
+    m.SESSION_VIEWS: "the session's viewed items lead both, so what the model ranks after them "
+                     "loses to their categories by recency-weighted popularity"}
 
 # How a check failed, most decisive first: more eval data cannot fix the first two.
 BELOW = "below"  # the whole lift interval is at or below the margin: the model loses
@@ -137,8 +145,9 @@ def _advice_below(mode: str, baseline: str) -> str:
     return (f"without context the model loses to {baseline} beyond the noise: more "
             f"{TRAIN_STEPS_FLAG}, a higher {CONTEXT_DROPOUT_FLAG} (more training examples "
             f"without context) or more days of train data would change it")
-  return (f"the model loses to {baseline} beyond the noise: more {TRAIN_STEPS_FLAG} or more "
-          f"days of train data would change it, not a longer {EVAL_DAYS_FLAG}")
+  behind = f": {_AFTER_PINNED[baseline]}" if baseline in _AFTER_PINNED else ""
+  return (f"the model loses to {baseline} beyond the noise{behind}: more {TRAIN_STEPS_FLAG} or "
+          f"more days of train data would change it, not a longer {EVAL_DAYS_FLAG}")
 
 
 def _advice_empty(mode: str) -> str:

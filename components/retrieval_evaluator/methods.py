@@ -2,12 +2,14 @@
 import dataclasses
 import os
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from ctxrec.components import request_context
+from ctxrec.components.request_context import Context
 from ctxrec.components.retrieval_evaluator import baselines
 from ctxrec.components.retrieval_evaluator import metrics as m
 from ctxrec.components.sequence_example_gen import input_tables
@@ -73,15 +75,33 @@ def train_counts(events_path: str, catalog: Catalog, before: int,
                      np.bincount(rows, minlength=len(catalog.items)))
 
 
-def context_weights(requests: exported_model.EvalRequests, catalog: Catalog) -> np.ndarray:
-  """[n, C] confidence of each catalog category in each request's context (0 if absent)."""
-  names = requests.inputs[f.CONTEXT_CATEGORIES]
-  weights = requests.inputs[f.CONTEXT_CONFIDENCES]
-  out = np.zeros((len(names), len(catalog.categories)), np.float32)
-  for row, col in zip(*np.nonzero(names != "")):
-    category = catalog.categories.get(names[row, col])
-    if category is not None:
-      out[row, category] = max(out[row, category], weights[row, col])
+def context_weights(contexts: Sequence[Context], catalog: Catalog,
+                    views: Optional[int] = 1) -> np.ndarray:
+  """[n, C] weight of each catalog category in each session: its confidence in each of the first
+  `views` views (all when None), view j weighted by baselines.recency_weight(j) and summed; the
+  default, the most recent view alone, is context_popularity's and last_viewed's."""
+  out = np.zeros((len(contexts), len(catalog.categories)), np.float64)
+  for row, context in enumerate(contexts):
+    for position, view in enumerate(context.views[:views]):
+      confidence: Dict[int, float] = {}
+      for name, weight in zip(view.categories, view.confidences):
+        category = catalog.categories.get(name)
+        if category is not None:
+          confidence[category] = max(confidence.get(category, 0.0), float(weight))
+      for category, weight in confidence.items():
+        out[row, category] += baselines.recency_weight(position) * weight
+  return out
+
+
+def pinned_positions(contexts: Sequence[Context], catalog: Catalog,
+                     views: Optional[int] = None) -> np.ndarray:
+  """[n, P] catalog rows of each session's pinned items (request_context.pinned_items over its
+  first `views` views, all when None), in order, -1 past them or when not catalogued."""
+  pinned = [request_context.pinned_items(c, (), len(c.views) if views is None else views)
+            for c in contexts]
+  out = np.full((len(contexts), max([1] + [len(p) for p in pinned])), -1, dtype=np.int64)
+  for row, items in enumerate(pinned):
+    out[row, :len(items)] = catalog.positions(np.array(items, dtype=object))
   return out
 
 
@@ -90,8 +110,8 @@ def model_ranks(signatures, item_embeddings: np.ndarray, item_keys: np.ndarray,
                 pinned: Optional[np.ndarray] = None) -> np.ndarray:
   """Exact ranks of the labels by the model's score (the dot product of user and item
   embeddings, plus the user's boosts of the items' primary category keys, as the service
-  scores); with `pinned` (catalog rows, -1 for none), each row's pinned item is moved first, as
-  the service does (request_context.pinned_item)."""
+  scores); with `pinned` ([n, P] catalog rows, -1 for none), each row's pinned items go first,
+  as the service returns them (request_context.pinned_items, baselines.pinned_first)."""
   if not len(positions):
     return np.zeros(0)
   users = exported_model.outputs(signatures[f.SIGNATURE_SERVING_DEFAULT], inputs)
@@ -106,16 +126,18 @@ def model_ranks(signatures, item_embeddings: np.ndarray, item_keys: np.ndarray,
       scores += category_keys.boost_scores(boost_keys[rows], boost_weights[rows], item_keys)
     labels.append(m.ranks_from_scores(scores, positions[rows]))
     if pinned is not None:
-      pins.append(m.ranks_from_scores(scores, pinned[rows]))
+      pins.append(m.ranks_of_positions(scores, pinned[rows]))
   ranks = np.concatenate(labels)
   if pinned is None:
     return ranks
-  return baselines.viewed_first(ranks, np.concatenate(pins), pinned, positions)
+  return baselines.pinned_first(ranks, np.concatenate(pins), pinned, positions)
 
 
-def oracle_ranks(data_dir: str, requests: exported_model.EvalRequests) -> Optional[Ranks]:
+def oracle_ranks(data_dir: str, requests: exported_model.EvalRequests,
+                 views_kept: int = f.DEFAULT_SESSION_VIEWS) -> Optional[Ranks]:
   """Every oracle's ranks when the data folder has the generator's ground truth, else None; an
-  oracle that needs the session's context ranks only the real_context examples."""
+  oracle that needs the session's context ranks only the real_context examples, and sees each
+  example's whole logged session (`views_kept`: the views SequenceExampleGen keeps)."""
   if not tf.io.gfile.exists(os.path.join(data_dir, f"{f.GROUND_TRUTH}.parquet")):
     return None
   from ctxrec.synthetic import oracle  # pylint: disable=g-import-not-at-top
@@ -126,7 +148,10 @@ def oracle_ranks(data_dir: str, requests: exported_model.EvalRequests) -> Option
     truth = oracle.load_ground_truth(local)
   conversions = pd.DataFrame({f.USER_ID: requests.user_ids, f.ITEM_ID: requests.labels,
                               f.TIMESTAMP: requests.timestamps})
-  top = oracle.oracle_top_k(truth, conversions, m.MAX_K)
+  sessions = [[(view.item_id, view.seconds_ago) for view in context.views]
+              for context in requests.contexts]
+  top = oracle.oracle_top_k(truth, conversions, m.MAX_K, sessions=sessions,
+                            views_kept=views_kept)
   has, out = requests.has_context, {}
   for name in oracle.ORACLES:
     ranks = m.ranks_from_top_k(top[name], requests.labels)
@@ -139,17 +164,19 @@ def oracle_ranks(data_dir: str, requests: exported_model.EvalRequests) -> Option
 def all_ranks(model, baseline_model, requests: exported_model.EvalRequests, catalog: Catalog,
               counts: np.ndarray, data_dir: str) -> Ranks:
   """Ranks for every method in both modes (rows as mode_rows: real_context, the examples that
-  have a context); `counts` are train conversions per catalog item."""
+  have a context); `counts` are train conversions per catalog item. The contextual model pins
+  the distinct items of the first session_views views, as the service does."""
   positions = catalog.positions(requests.labels)
   has = requests.has_context
+  contexts = [c for c, kept in zip(requests.contexts, has) if kept]
   inputs_with_context = {n: v[has] for n, v in requests.inputs.items()}
   no_context = exported_model.without_context(requests.inputs)
-  viewed = context_positions(requests, catalog)[has]
+  views, _ = exported_model.session_widths(model.signatures[f.SIGNATURE_SERVING_DEFAULT])
   ranks: Ranks = {}
   for method, signatures in ((m.CONTEXTUAL, model.signatures),
                              (m.HISTORY_ONLY, baseline_model.signatures)):
     items = exported_model.embed_catalog(signatures, catalog.items)
-    pinned = viewed if method == m.CONTEXTUAL else None  # the served answer pins it
+    pinned = pinned_positions(contexts, catalog, views) if method == m.CONTEXTUAL else None
     ranks[method] = {
         m.REAL_CONTEXT: model_ranks(signatures, items, catalog.primary_keys, inputs_with_context,
                                     positions[has], pinned),
@@ -157,15 +184,25 @@ def all_ranks(model, baseline_model, requests: exported_model.EvalRequests, cata
                                   positions)}
   popularity = baselines.popularity_ranks(counts, positions)
   ranks[m.POPULARITY] = {m.REAL_CONTEXT: popularity[has], m.NO_CONTEXT: popularity}
-  labels, contexts = baselines.context_ranks(
-      counts, catalog.primary, context_weights(requests, catalog)[has], [positions[has], viewed])
-  # Without a context, "related items" and "the viewed item first" are plain popularity.
-  ranks[m.CONTEXT_POPULARITY] = {m.REAL_CONTEXT: labels, m.NO_CONTEXT: popularity}
-  ranks[m.LAST_VIEWED] = {
-      m.REAL_CONTEXT: baselines.viewed_first(labels, contexts, viewed, positions[has]),
-      m.NO_CONTEXT: popularity}
+  ranks.update(context_baseline_ranks(contexts, catalog, counts, positions[has], popularity))
   ranks.update(oracle_ranks(data_dir, requests) or {})
   return ranks
+
+
+def context_baseline_ranks(contexts: Sequence[Context], catalog: Catalog, counts: np.ndarray,
+                           positions: np.ndarray, popularity: np.ndarray) -> Ranks:
+  """context_popularity, last_viewed and session_views on the real-context rows (`contexts`,
+  label `positions`); without a context each is plain `popularity`, all rows' ranks."""
+  last = pinned_positions(contexts, catalog, 1)
+  labels, viewed = baselines.context_ranks(counts, catalog.primary,
+                                           context_weights(contexts, catalog), [positions, last])
+  session = baselines.session_views_ranks(counts, catalog.primary,
+                                          context_weights(contexts, catalog, None),
+                                          pinned_positions(contexts, catalog), positions)
+  real = {m.CONTEXT_POPULARITY: labels,
+          m.LAST_VIEWED: baselines.pinned_first(labels, viewed, last, positions),
+          m.SESSION_VIEWS: session}
+  return {method: {m.REAL_CONTEXT: r, m.NO_CONTEXT: popularity} for method, r in real.items()}
 
 
 def mode_rows(requests: exported_model.EvalRequests) -> Dict[str, np.ndarray]:
@@ -175,20 +212,31 @@ def mode_rows(requests: exported_model.EvalRequests) -> Dict[str, np.ndarray]:
 
 
 def context_positions(requests: exported_model.EvalRequests, catalog: Catalog) -> np.ndarray:
-  """Catalog row of each request's context item, -1 when it has none or it is not catalogued."""
-  ids = requests.inputs.get(f.CONTEXT_ITEM_ID)
-  if ids is None:
-    return np.full(len(requests.labels), -1)
-  return catalog.positions(np.asarray(ids, dtype=object).reshape(len(ids), -1)[:, 0])
+  """Catalog row of each request's most recent view, -1 when it has none or it is not
+  catalogued."""
+  ids = [c.views[0].item_id if c.views else "" for c in requests.contexts]
+  return catalog.positions(np.array(ids, dtype=object))
 
 
 def _context_primary(requests: exported_model.EvalRequests, catalog: Catalog) -> np.ndarray:
-  """Catalog index of each context's primary (highest-confidence) category, -1 when none."""
-  names = requests.inputs[f.CONTEXT_CATEGORIES]
-  weights = np.where(names != "", requests.inputs[f.CONTEXT_CONFIDENCES], -np.inf)
-  primary = names[np.arange(len(names)), np.argmax(weights, axis=1)]
-  lookup = pd.Series(catalog.categories, dtype=np.float64)
-  return lookup.reindex(primary).fillna(-1).to_numpy().astype(np.int64)
+  """Catalog index of each most recent view's primary (highest-confidence) category, -1 when
+  none."""
+  out = np.full(len(requests.contexts), -1, dtype=np.int64)
+  for row, context in enumerate(requests.contexts):
+    view = context.views[0] if context.views else None
+    if view is not None and view.categories:
+      primary = view.categories[int(np.argmax(view.confidences))]
+      out[row] = catalog.categories.get(primary, -1)
+  return out
+
+
+def session_length_buckets(lengths: np.ndarray, has_context: np.ndarray) -> Dict[str, np.ndarray]:
+  """Which real-context rows fall in each bucket of metrics.SESSION_LENGTH_BUCKETS by the views
+  of their logged session: every real-context row in exactly one, no other row."""
+  lows = np.array(list(m.SESSION_LENGTH_BUCKETS.values()))
+  bucket = np.searchsorted(lows, np.asarray(lengths), side="right") - 1
+  return {name: np.asarray(has_context) & (bucket == i)
+          for i, name in enumerate(m.SESSION_LENGTH_BUCKETS)}
 
 
 def train_frequency(rows: np.ndarray, events: np.ndarray) -> np.ndarray:
@@ -215,7 +263,8 @@ def slice_masks(requests: exported_model.EvalRequests, catalog: Catalog,
       m.COLD_START: ~(requests.inputs[f.HISTORY_ITEM_IDS] != "").any(axis=1),
       m.CONTEXT_OFF_CATEGORY: has & (_context_primary(requests, catalog) != label_primary),
       m.UNSEEN_CONTEXT: has & (train_frequency(contexts, events) == 0),
-      **label_seen_buckets(train_frequency(labels, events))}
+      **label_seen_buckets(train_frequency(labels, events)),
+      **session_length_buckets(np.array([len(c.views) for c in requests.contexts]), has)}
   return {name: masks[name] for name in m.SLICES}
 
 

@@ -27,14 +27,16 @@ HISTORY_ONLY = "history_only"
 POPULARITY = "popularity"
 CONTEXT_POPULARITY = "context_popularity"
 LAST_VIEWED = "last_viewed"
+SESSION_VIEWS = "session_views"
 ORACLE_CONTEXTUAL = "oracle_contextual"  # same names as ctxrec.synthetic.oracle.ORACLES
 ORACLE_CONTEXT_ITEM = "oracle_context_item"
 ORACLE_CONTEXT_CATEGORIES = "oracle_context_categories"
 ORACLE_HISTORY = "oracle_history"
-METHODS = (CONTEXTUAL, HISTORY_ONLY, POPULARITY, CONTEXT_POPULARITY, LAST_VIEWED,
+METHODS = (CONTEXTUAL, HISTORY_ONLY, POPULARITY, CONTEXT_POPULARITY, LAST_VIEWED, SESSION_VIEWS,
            ORACLE_CONTEXTUAL, ORACLE_CONTEXT_ITEM, ORACLE_CONTEXT_CATEGORIES, ORACLE_HISTORY)
 MODEL_METHODS = (CONTEXTUAL, HISTORY_ONLY)  # scored by a trained two-tower model
-BASELINE_METHODS = (HISTORY_ONLY, POPULARITY, CONTEXT_POPULARITY, LAST_VIEWED)  # to beat
+BASELINE_METHODS = (HISTORY_ONLY, POPULARITY, CONTEXT_POPULARITY, LAST_VIEWED,
+                    SESSION_VIEWS)  # to beat
 ORACLE_METHODS = (ORACLE_CONTEXTUAL, ORACLE_CONTEXT_ITEM, ORACLE_CONTEXT_CATEGORIES,
                   ORACLE_HISTORY)  # synthetic data only (ground truth)
 CONTEXT_FREE_ORACLES = (ORACLE_HISTORY,)  # the other oracles need a real context
@@ -47,7 +49,7 @@ MODES = (REAL_CONTEXT, NO_CONTEXT)
 
 # ---- Slices of the eval examples, reported for every method and mode. ----
 COLD_START = "cold_start"  # empty history: first-ever conversions, the cold-start state
-CONTEXT_OFF_CATEGORY = "context_off_category"  # context's primary category != the label's
+CONTEXT_OFF_CATEGORY = "context_off_category"  # most recent view's primary category != label's
 UNSEEN_LABEL = "unseen_label"  # the label item has no train-period event: label_seen 0
 LABEL_SEEN_1 = "label_seen_1"  # the label item has exactly 1 train-period event
 LABEL_SEEN_2_9 = "label_seen_2_9"  # 2 to 9
@@ -55,8 +57,15 @@ LABEL_SEEN_10_PLUS = "label_seen_10_plus"  # 10 or more
 # Label train-frequency buckets: slice -> fewest train-period events of the label item (up to
 # the next bucket's). The 0 bucket is unseen_label itself, one mask under one name.
 LABEL_SEEN_BUCKETS = {UNSEEN_LABEL: 0, LABEL_SEEN_1: 1, LABEL_SEEN_2_9: 2, LABEL_SEEN_10_PLUS: 10}
-UNSEEN_CONTEXT = "unseen_context"  # the context item has no train-period event
-SLICES = (COLD_START, CONTEXT_OFF_CATEGORY, *LABEL_SEEN_BUCKETS, UNSEEN_CONTEXT)
+UNSEEN_CONTEXT = "unseen_context"  # the most recent view's item has no train-period event
+SESSION_1 = "session_1"  # real-context examples whose logged session has 1 view
+SESSION_2_3 = "session_2_3"  # 2 or 3 views
+SESSION_4_PLUS = "session_4_plus"  # 4 or more (an example keeps up to DEFAULT_SESSION_VIEWS)
+# Session-length buckets: slice -> fewest views of the logged session (up to the next bucket's);
+# over the real-context examples only, which they partition.
+SESSION_LENGTH_BUCKETS = {SESSION_1: 1, SESSION_2_3: 2, SESSION_4_PLUS: 4}
+SLICES = (COLD_START, CONTEXT_OFF_CATEGORY, *LABEL_SEEN_BUCKETS, UNSEEN_CONTEXT,
+          *SESSION_LENGTH_BUCKETS)
 
 # ---- Metrics. ----
 RECALL_KS = (10, 20, 50, 100)
@@ -102,6 +111,18 @@ def ranks_from_scores(scores: np.ndarray, label_positions: np.ndarray) -> np.nda
   tied_earlier = np.count_nonzero((scores == label_scores) & earlier, axis=1)
   ranks[known] = 1 + higher + tied_earlier
   return ranks
+
+
+def ranks_of_positions(scores: np.ndarray, positions: np.ndarray) -> np.ndarray:
+  """[n, P] ranks of P catalog rows per example (inf for -1), each ranked as a label: the
+  pinned items' ranks; a column is scored only on the rows that have an item there."""
+  positions = np.asarray(positions, dtype=np.int64).reshape(len(scores), -1)
+  out = np.full(positions.shape, np.inf)
+  for column in range(positions.shape[1]):
+    rows = np.flatnonzero(positions[:, column] >= 0)
+    if rows.size:
+      out[rows, column] = ranks_from_scores(scores[rows], positions[rows, column])
+  return out
 
 
 def ranks_from_top_k(top_k_ids: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -30,20 +30,35 @@ from matplotlib.figure import Figure
 
 from ctxrec.components.retrieval_evaluator import blessing as blessing_rule
 from ctxrec.components.retrieval_evaluator import metrics as m
+from ctxrec.transform import features as f
 
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 PLOT_FILE = "recall_at_k.png"
 
 
+def _spans(buckets: Mapping[str, int]) -> str:
+  """Bucket slices in words, "name (low-high)", from a slice -> lowest value mapping."""
+  lows = list(buckets.values())
+  highs = [low - 1 for low in lows[1:]] + [None]
+  return ", ".join(
+      f"{name} ({low}" + ("+" if high is None else "" if high == low else f"-{high}") + ")"
+      for name, low, high in zip(buckets, lows, highs))
+
+
 def _label_seen_note() -> str:
   """The label train-frequency buckets in words, from metrics.LABEL_SEEN_BUCKETS."""
-  lows = list(m.LABEL_SEEN_BUCKETS.values())
-  highs = [low - 1 for low in lows[1:]] + [None]
-  spans = [f"{name} ({low}" + ("+" if high is None else "" if high == low else f"-{high}") + ")"
-           for name, low, high in zip(m.LABEL_SEEN_BUCKETS, lows, highs)]
   return ("the label train-frequency slices, by how often the label item was seen in the train "
-          f"period (events of any type, as for {m.UNSEEN_LABEL}): " + ", ".join(spans))
+          f"period (events of any type, as for {m.UNSEEN_LABEL}): "
+          + _spans(m.LABEL_SEEN_BUCKETS))
+
+
+def _session_length_note() -> str:
+  """The session-length buckets in words, from metrics.SESSION_LENGTH_BUCKETS."""
+  return ("the session-length slices, real-context examples by the views of their logged "
+          f"session (an example keeps up to SequenceExampleGen's session_views, "
+          f"{f.DEFAULT_SESSION_VIEWS} by default): "
+          + _spans(m.SESSION_LENGTH_BUCKETS))
 
 
 TABLE_METRICS = tuple(f"recall@{k}" for k in m.RECALL_KS) + ("ndcg@10", m.MRR, m.COUNT)
@@ -62,18 +77,24 @@ _NOTES = (
     "examples. Its interval is a paired bootstrap: the same resampled users score both methods, "
     "so what they share does not count as noise.",
     f"- Baselines: {m.POPULARITY} ranks by train-period conversions; {m.CONTEXT_POPULARITY} puts "
-    f"the context's categories first, each by popularity; {m.LAST_VIEWED} puts the context item "
-    f"itself first, then as {m.CONTEXT_POPULARITY}. Without context the last two are "
-    f"{m.POPULARITY}.",
+    f"the most recent view's categories first, each by popularity; {m.LAST_VIEWED} puts the "
+    f"most recently viewed item itself first, then as {m.CONTEXT_POPULARITY}; "
+    f"{m.SESSION_VIEWS} puts the session's distinct viewed items first, most recent first, then "
+    "their categories' items by popularity weighted by recency (view j, 0 the most recent, "
+    "counts 2^-j of its category confidences). Without context the last three are "
+    f"{m.POPULARITY}. {m.CONTEXTUAL} is measured as served: the distinct items of the session's "
+    "views it reads go first, most recent first.",
     f"- Slices: {m.COLD_START}, examples with an empty history (first-ever conversions, scored "
     f"with the empty-history state); {m.CONTEXT_OFF_CATEGORY}, real-context examples whose "
-    f"context's primary category is not the label's; {m.UNSEEN_LABEL} and {m.UNSEEN_CONTEXT}, "
-    "examples whose label or context item has no event (view or conversion) before the eval "
-    f"start; {_label_seen_note()}. In no_context mode a slice keeps the same examples, context "
-    "removed.",
+    "most recent view's primary category is not the label's; "
+    f"{m.UNSEEN_LABEL} and {m.UNSEEN_CONTEXT}, examples whose label or most recently viewed item "
+    "has no event (view or conversion) before the eval start; "
+    f"{_label_seen_note()}; {_session_length_note()}. In no_context mode a slice keeps the same "
+    "examples, context removed.",
     "- Oracles rank by the true conversion probability of the synthetic world (defined in "
     "synthetic/oracle.py): the ceiling a learned retriever can reach; absent on real data. The "
-    "oracle that sees what the model's context carries (its context mode) is marked as its "
+    "context oracles see each example's whole logged session, every view, not only the last. "
+    "The oracle that sees what the model's context carries (its context mode) is marked as its "
     "ceiling. Oracles never gate the blessing.",
 )
 
@@ -206,7 +227,7 @@ def ceiling(summary: Mapping[str, Any]) -> Optional[str]:
 def _label(summary: Mapping[str, Any], method: str) -> str:
   """A method's row label; the ceiling oracle says so."""
   if method == ceiling(summary):
-    return f"{method} (ceiling for context mode {summary['context_mode']})"
+    return f"{method} (ceiling for context mode {summary['context_mode']}, whole session)"
   return method
 
 

@@ -20,6 +20,7 @@ class SequenceExampleGenConfig(JsonConfig):
   # A view less than this many seconds before a conversion is not its context: logs often
   # record the view that carries the purchase in the same second.
   min_context_gap_seconds: int = 1
+  session_views: int = f.DEFAULT_SESSION_VIEWS  # the last views of the session kept per example
   eval_days: Optional[int] = None  # None: EVAL_SHARE of the data's days, at most MAX_EVAL_DAYS
   eval_start_date: Optional[str] = None  # "YYYY-MM-DD" (UTC); overrides eval_days
   min_train_examples: int = 100  # fewer train examples stop the run before training
@@ -30,6 +31,8 @@ class SequenceExampleGenConfig(JsonConfig):
     object.__setattr__(self, "demographic_columns", tuple(self.demographic_columns))
     if self.history_length < 1:
       raise ValueError(f"history_length must be >= 1, got {self.history_length}")
+    if self.session_views < 1:
+      raise ValueError(f"session_views must be >= 1, got {self.session_views}")
     if self.session_window_seconds < 0:
       raise ValueError(f"session_window_seconds must be >= 0, got {self.session_window_seconds}")
     if not 0 <= self.min_context_gap_seconds <= self.session_window_seconds:

@@ -2,16 +2,18 @@
 
 History is `user_history.history_at_day` on the label's day (what the daily state job
 computes for that day), empty for a first-ever conversion (what a new user gets online); the
-real request context is the last view within the session window that precedes the conversion by
-at least `min_context_gap_seconds`, written for train and eval examples alike (the augmenter
-gives train examples without one a pseudo-context).
+real request context is the session: the last `session_views` views within the session window
+that precede the conversion by at least `min_context_gap_seconds`, most recent first, written
+for train and eval examples alike (the augmenter gives train examples without one a
+pseudo-session).
 """
 import bisect
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import tensorflow as tf
 
 from ctxrec.components import request_context
+from ctxrec.components import session_features
 from ctxrec.components import user_history
 from ctxrec.components.events_io import Event
 from ctxrec.components.sequence_example_gen.config import SECONDS_PER_DAY
@@ -34,14 +36,20 @@ def _ints(values: Iterable[int]) -> tf.train.Feature:
   return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
-def _last_view(views: Sequence[Event], view_times: List[int], timestamp: int,
-               config: SequenceExampleGenConfig) -> Optional[str]:
-  """The last item viewed between `session_window_seconds` and `min_context_gap_seconds`
-  before `timestamp`, if any."""
-  last = bisect.bisect_right(view_times, timestamp - config.min_context_gap_seconds) - 1
-  if last >= 0 and timestamp - view_times[last] <= config.session_window_seconds:
-    return views[last][2]
-  return None
+def _session(views: Sequence[Event], view_times: List[int], timestamp: int, catalog: Catalog,
+             config: SequenceExampleGenConfig) -> request_context.Context:
+  """The last `session_views` catalogued views between `session_window_seconds` and
+  `min_context_gap_seconds` before `timestamp`, most recent first."""
+  last = bisect.bisect_right(view_times, timestamp - config.min_context_gap_seconds)
+  first = bisect.bisect_left(view_times, timestamp - config.session_window_seconds)
+  session = []
+  for index in range(last - 1, first - 1, -1):
+    view = request_context.view_of_item(views[index][2], catalog, timestamp - view_times[index])
+    if view is not None:
+      session.append(view)
+      if len(session) == config.session_views:
+        break
+  return request_context.Context(tuple(session))
 
 
 def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
@@ -59,9 +67,7 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
     day = timestamp // SECONDS_PER_DAY
     history = user_history.history_at_day(conversions, day, config.history_length, catalog)
     split = f.EVAL if day >= eval_start_day else f.TRAIN
-    viewed = _last_view(views, view_times, timestamp, config)
-    context = (viewed and request_context.context_of_item(viewed, catalog)
-               or request_context.NO_CONTEXT)
+    context = _session(views, view_times, timestamp, catalog, config)
     label_item = catalog[label]
     feature = {
         f.EXAMPLE_USER_ID: _bytes([user_id]),
@@ -72,9 +78,7 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
         f.LABEL_CATEGORIES: _bytes(label_item.categories),
         f.LABEL_CONFIDENCES: _floats(label_item.confidences),
         f.LABEL_TIMESTAMP: _ints([timestamp]),
-        f.CONTEXT_ITEM_ID: _bytes(context.item_ids),
-        f.CONTEXT_CATEGORIES: _bytes(context.categories),
-        f.CONTEXT_CONFIDENCES: _floats(context.confidences),
+        **session_features.session_features(context),
         **demo,
     }
     yield split, tf.train.Example(features=tf.train.Features(feature=feature))

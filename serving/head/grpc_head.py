@@ -11,8 +11,10 @@ _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
               grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED)
 
 
-def predict_request(model_name: str, model_version: str, inputs: Inputs) -> predict_pb2.PredictRequest:
-  """A PredictRequest for `context_head` of exactly `model_version`."""
+def predict_request(model_name: str, model_version: str,
+                    inputs: Inputs) -> predict_pb2.PredictRequest:
+  """A PredictRequest for `context_head` of exactly `model_version` (TensorProtos keep the
+  inputs' shapes: rank 3 for the session's categories)."""
   request = predict_pb2.PredictRequest()
   request.model_spec.name = model_name
   request.model_spec.version.value = int(model_version)

@@ -1,12 +1,14 @@
 """The context head's interface and the request inputs every implementation takes."""
 import abc
 import dataclasses
-from typing import Dict, Mapping, Sequence
+from typing import Dict, Mapping, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from ctxrec.components import request_context
 from ctxrec.components.request_context import Context
+from ctxrec.trainer.exported_model import CONTEXT_FEATURES
 from ctxrec.transform import features as f
 
 Inputs = Dict[str, np.ndarray]  # raw `context_head` inputs, padded as the signature declares
@@ -61,6 +63,17 @@ class HeadSignature:
   def dimension(self) -> int:
     return int(self.specs[f.HISTORY_STATE].shape[1])
 
+  @property
+  def session_widths(self) -> Tuple[int, int]:
+    """(views, categories per view) the context inputs take; (0, 0) for a model without."""
+    return session_widths(self.specs)
+
+  @property
+  def session_views(self) -> int:
+    """The views of a session the model reads, which pinning follows as the evaluator does;
+    the default session's for a model without context inputs."""
+    return self.session_widths[0] or f.DEFAULT_SESSION_VIEWS
+
   def inputs(self, states: np.ndarray, contexts: Sequence[Context],
              demographics: Sequence[Mapping[str, str]]) -> Inputs:
     """The signature's inputs for a batch of states, contexts and demographics."""
@@ -68,27 +81,34 @@ class HeadSignature:
     return {f.HISTORY_STATE: states, **context_inputs(self.specs, contexts, demographics)}
 
 
+def session_widths(specs: Mapping[str, tf.TensorSpec]) -> Tuple[int, int]:
+  """(S, K) of a signature's context inputs: views from CONTEXT_ITEM_ID [n, S], categories per
+  view from CONTEXT_CATEGORIES [n, S, K]; (0, 0) without them."""
+  names = specs.get(f.CONTEXT_CATEGORIES)
+  if names is None:
+    return 0, 0
+  ids = specs.get(f.CONTEXT_ITEM_ID, names)
+  return int(ids.shape[1]), int(names.shape[2])
+
+
 def context_inputs(specs: Mapping[str, tf.TensorSpec], contexts: Sequence[Context],
                    demographics: Sequence[Mapping[str, str]]) -> Inputs:
-  """The context and demographic inputs a signature declares, for a batch: contexts padded
-  ("" / 0) to the declared widths, primary category first as the eval requests keep them; a
+  """The context and demographic inputs a signature declares, for a batch: the sessions as the
+  eval requests have them (request_context.context_arrays at the declared widths); a
   demographic a request leaves out is "", the model's unknown value."""
-  rows, out = len(contexts), {}
+  views, categories = session_widths(specs)
+  arrays = request_context.context_arrays(contexts, views, categories) if views else {}
+  out = {name: _as_declared(arrays[name], specs[name]) for name in CONTEXT_FEATURES
+         if name in specs}
   for name, spec in specs.items():
-    if name in _CONTEXT_FIELDS:
-      width, fill = int(spec.shape[1]), ("" if spec.dtype == tf.string else 0.0)
-      column = np.full((rows, width), fill, dtype=object if fill == "" else np.float32)
-      for row, context in enumerate(contexts):
-        value = getattr(context, _CONTEXT_FIELDS[name])[:width]
-        column[row, :len(value)] = value
-      out[name] = column
-    elif spec.shape.rank == 1 and spec.dtype == tf.string:
+    if name not in CONTEXT_FEATURES and spec.shape.rank == 1 and spec.dtype == tf.string:
       out[name] = np.array([d.get(name, "") for d in demographics], dtype=object)
   return out
 
 
-_CONTEXT_FIELDS = {f.CONTEXT_ITEM_ID: "item_ids", f.CONTEXT_CATEGORIES: "categories",
-                   f.CONTEXT_CONFIDENCES: "confidences"}
+def _as_declared(value: np.ndarray, spec: tf.TensorSpec) -> np.ndarray:
+  """In the declared dtype: TF Serving refuses a gRPC tensor of another dtype (int32 ages, say)."""
+  return value if spec.dtype == tf.string else value.astype(spec.dtype.as_numpy_dtype, copy=False)
 
 
 class ContextHead(abc.ABC):

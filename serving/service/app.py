@@ -44,6 +44,11 @@ def _field(location: Sequence) -> Optional[str]:
   return ".".join(parts) or None
 
 
+def _views(request: RetrieveRequest) -> int:
+  """How many views the request's session gives (0 without context), for the request log."""
+  return len(request.context.session()) if request.context is not None else 0
+
+
 class BodyLimit:
   """Refuses bodies over `max_bytes` with a 413, declared or streamed (ASGI middleware)."""
 
@@ -86,7 +91,8 @@ def create_app(service: RetrievalService, metrics: ServiceMetrics,
                 docs_url="/docs" if docs else None, redoc_url=None,
                 openapi_url="/openapi.json" if docs else None,
                 description="Contextual sequential two-tower retrieval: the user's daily state, "
-                            "what they view now, the catalog index of the same model version.")
+                            "their session (`context.views`, most recent first), the catalog "
+                            "index of the same model version.")
   app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
   if config.auth_token_file is not None:  # outermost: nothing is read before the token
     app.add_middleware(auth.BearerAuth, token=auth.read_token(config.auth_token_file),
@@ -100,7 +106,8 @@ def create_app(service: RetrievalService, metrics: ServiceMetrics,
     for request, response in zip(requests, responses):
       REQUEST_LOG.info(json.dumps({
           "event": "retrieve", "user_id": request.user_id, "k": request.k,
-          "context": request.context is not None, "items": len(response["items"]),
+          "context": request.context is not None, "views": _views(request),
+          "items": len(response["items"]),
           "model_version": response["model_version"],
           "states_version": response["states_version"], "fallbacks": response["fallbacks"],
           "timings_ms": response["timings_ms"], "batch": len(requests),
@@ -111,7 +118,8 @@ def create_app(service: RetrievalService, metrics: ServiceMetrics,
   # validating a hundred items again per request costs more than the search.
   @app.post("/v1/retrieve", response_model=RetrieveResponse, responses=_ERRORS)
   def retrieve(request: RetrieveRequest) -> Response:
-    """Top-k items for one user and what they view now."""
+    """Top-k items for one user and their session (the items they viewed, most recent first);
+    the session's items come first ("pinned")."""
     return _json(answer([request])[0])
 
   @app.post("/v1/retrieve/batch", response_model=BatchResponse, responses=_ERRORS)

@@ -3,18 +3,18 @@ one release, with every fallback named in the answer."""
 import dataclasses
 import logging
 import time
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
 from ctxrec.components import request_context
-from ctxrec.components.request_context import Context
+from ctxrec.components.request_context import Context, View
 from ctxrec.serving import feature_store
 from ctxrec.serving.head.circuit_breaker import CircuitBreaker
 from ctxrec.serving.head.head import HeadError, HeadOutput
 from ctxrec.serving.service import fallbacks as fb
 from ctxrec.serving.service.release import Release, ReleaseManager
-from ctxrec.serving.service.schemas import ContextIn, RetrieveRequest
+from ctxrec.serving.service.schemas import ContextIn, RetrieveRequest, ViewIn
 from ctxrec.transform import features as f
 
 STAGES = ("state", "head", "ann", "total")
@@ -49,19 +49,42 @@ class _Batch:
 
 
 def resolve_context(given: Optional[ContextIn], catalog: Mapping) -> Tuple[Context, bool]:
-  """(the request's context, whether its item was unknown): an item id resolves through the
-  catalog exactly as eval requests do; an unknown one keeps its given categories, if any."""
+  """(the request's session, whether one of its items was unknown): each view's item resolves
+  through the catalog exactly as eval requests do; an unknown item keeps its given categories,
+  if any, else its view is dropped."""
   if given is None:
     return request_context.NO_CONTEXT, False
+  session, views, unknown = given.session(), [], False
+  for view, seconds_ago in zip(session, _ages(session)):
+    resolved, missing = _resolve_view(view, catalog, seconds_ago)
+    unknown |= missing
+    if resolved is not None:
+      views.append(resolved)
+  return Context(tuple(views)), unknown
+
+
+def _ages(views: Sequence[ViewIn]) -> List[int]:
+  """Each view's seconds_ago; one left out is as old as the view before it (0 for the first),
+  so the ages stay most recent first."""
+  out, age = [], 0
+  for view in views:
+    age = age if view.seconds_ago is None else view.seconds_ago
+    out.append(age)
+  return out
+
+
+def _resolve_view(given: ViewIn, catalog: Mapping,
+                  seconds_ago: int) -> Tuple[Optional[View], bool]:
+  """(the view, or None; whether its item was unknown)."""
   if given.item_id is not None:
-    known = request_context.context_of_item(given.item_id, catalog)
+    known = request_context.view_of_item(given.item_id, catalog, seconds_ago)
     if known is not None:
       return known, False
   if given.categories is None:
-    return request_context.NO_CONTEXT, True
+    return None, True
   confidences = given.confidences or [1.0] * len(given.categories)
-  context = request_context.context_of_categories(given.categories, confidences)
-  return context, given.item_id is not None
+  view = request_context.view_of_categories(given.categories, confidences, seconds_ago)
+  return view, given.item_id is not None
 
 
 class RetrievalService:
@@ -90,7 +113,7 @@ class RetrievalService:
     ids, scores, pins = self._timed(batch, "ann", self._search, batch, release, users, contexts)
     batch.seconds["total"] = time.perf_counter() - started
     timings = {stage: round(batch.seconds[stage] * 1000, 3) for stage in STAGES}
-    return [{"items": [{"item_id": i, "score": s, "pinned": i == pins[row]}
+    return [{"items": [{"item_id": i, "score": s, "pinned": i in pins[row]}
                        for i, s in zip(ids[row], scores[row])],
              "model_version": release.model_version, "index_version": release.index_version,
              "states_version": str(release.states_version), "fallbacks": batch.fallbacks[row],
@@ -174,30 +197,38 @@ class RetrievalService:
     return release.local_head.embed(inputs)
 
   @staticmethod
-  def _search(batch: _Batch, release: Release, users: HeadOutput,
-              contexts: List[Context]) -> Tuple[List[List[str]], List[List[float]], list]:
-    """Ids and scores best first (dot product plus boosts), the viewed item pinned first
-    (request_context.pinned_item)."""
+  def _search(batch: _Batch, release: Release, users: HeadOutput, contexts: List[Context]
+              ) -> Tuple[List[List[str]], List[List[float]], List[frozenset]]:
+    """Ids and scores best first (dot product plus boosts), the session's items pinned first
+    (request_context.pinned_items), and each answer's pinned items."""
+    pins = [request_context.pinned_items(context, set(request.exclude_item_ids),
+                                         release.signature.session_views)
+            for request, context in zip(batch.requests, contexts)]
     items = release.retriever.manifest.items
-    # Enough for every request's k after its exclusions and its pinned item are taken out.
-    wanted = min(max(r.k + len(r.exclude_item_ids) + 1 for r in batch.requests), items)
+    # Enough for every request's k after its exclusions and its pinned items are taken out.
+    wanted = min(max(r.k + len(r.exclude_item_ids) + len(p) for r, p in zip(batch.requests, pins)),
+                 items)
     found, scores = release.retriever.search(users.embeddings, wanted, users.boost_keys,
                                              users.boost_weights)
-    out_ids, out_scores, pins = [], [], []
+    out_ids, out_scores = [], []
     for row, request in enumerate(batch.requests):
-      excluded = set(request.exclude_item_ids)
-      pin = request_context.pinned_item(contexts[row], excluded)
-      keep = [c for c, item in enumerate(found[row]) if item not in excluded and item != pin]
-      ids, values = list(found[row][keep]), scores[row][keep].tolist()
-      if pin is not None:
-        top = float(scores[row][0]) if len(scores[row]) else 0.0
-        ids, values = [pin] + ids, [top] + values
+      ids, values = _pinned_first(found[row], scores[row], pins[row],
+                                  set(request.exclude_item_ids))
       if len(ids) < request.k:
         batch.flag(row, fb.SHORT_ANSWER)
       out_ids.append(ids[:request.k])
       out_scores.append(values[:request.k])
-      pins.append(pin)
-    return out_ids, out_scores, pins
+    return out_ids, out_scores, [frozenset(p) for p in pins]
+
+
+def _pinned_first(found: np.ndarray, scores: np.ndarray, pins: Sequence[str],
+                  excluded: Set[str]) -> Tuple[List[str], List[float]]:
+  """One answer: the pinned items, at the search's top score (so scores never increase), then
+  the ranking without them and the excluded items."""
+  taken = excluded | set(pins)
+  keep = [c for c, item in enumerate(found) if item not in taken]
+  top = float(scores[0]) if len(scores) else 0.0
+  return list(pins) + list(found[keep]), [top] * len(pins) + scores[keep].tolist()
 
 
 def _demographics(request: RetrieveRequest) -> Dict[str, str]:

@@ -35,15 +35,26 @@ def _last_week(conversions: pd.DataFrame) -> pd.DataFrame:
 # ---- The docstring's formulas, written out item by item. ----
 
 
+def _inverse(truth: oracle.GroundTruth, row: int, seen: int) -> float:
+  """r = E[1/n | the views seen], by summing the distribution of n = 1 + Poisson(lambda)."""
+  if truth.whole_session[row]:
+    return 1 / max(seen, 1)
+  lam = truth.views_per_session_mean
+  p = [math.exp(-lam) * lam**x / math.factorial(x) for x in range(80)]  # P(n = x + 1)
+  start = max(seen, 1) - 1
+  return sum(p[x] / (x + 1) for x in range(start, 80)) / sum(p[start:])
+
+
 def _formula(truth: oracle.GroundTruth, row: int, name: str) -> np.ndarray:
   """One conversion's probability vector under `name`, straight from the module docstring."""
-  lam = truth.views_per_session_mean
-  inverse = sum(math.exp(-lam) * lam**x / math.factorial(x) / (x + 1) for x in range(60))
   p_v, p_off, d, beta = (truth.p_convert_viewed, truth.p_offcategory_view,
                          truth.p_convert_direct, truth.taste_strength)
   pi, cat, pop, style = (truth.category_popularity, truth.primary, truth.popularity, truth.style)
   num_items, num_categories = cat.size, pi.size
-  s, v = truth.user_style[row], truth.last_view[row]
+  s, direct = truth.user_style[row], truth.last_view[row] < 0
+  views = [v for v in truth.session[row] if v >= 0]
+  r = _inverse(truth, row, len(views))
+  h = 1 - len(views) * r
   q = [1 - p_off * (1 - pi[c]) for c in range(num_categories)]
   mass = {c: sum(pop[j] for j in range(num_items) if cat[j] == c and style[j] == s)
           for c in range(num_categories)}
@@ -52,14 +63,14 @@ def _formula(truth: oracle.GroundTruth, row: int, name: str) -> np.ndarray:
     return pop[i] * (1 + beta * (style[i] == s)) / (1 + beta * mass[c]) if cat[i] == c else 0.0
 
   def session(c, i, item_context):
-    if v < 0:
+    if direct:
       return fresh(c, i)
-    k = cat[v]
-    remaining = (1 - p_v) + p_v * inverse * (k != c) + p_v * (1 - inverse) * (1 - q[c])
-    p = p_v * (1 - inverse) * q[c] * pop[i] * (cat[i] == c) + remaining * fresh(c, i)
+    in_c = sum(cat[v] == c for v in views)
+    remaining = 1 - p_v * r * in_c - p_v * h * q[c]
+    p = p_v * h * q[c] * pop[i] * (cat[i] == c) + remaining * fresh(c, i)
     if item_context:
-      return p + p_v * inverse * (i == v) * (k == c)
-    return p + p_v * inverse * (k == c) * pop[i] * (cat[i] == c)
+      return p + p_v * r * sum((i == v) * (cat[v] == c) for v in views)
+    return p + p_v * r * in_c * pop[i] * (cat[i] == c)
 
   theta = np.zeros(num_categories)
   for c, weight in zip(truth.interest_categories[row], truth.interest_weights[row]):
@@ -73,13 +84,9 @@ def _formula(truth: oracle.GroundTruth, row: int, name: str) -> np.ndarray:
     return np.array([sum(w[c] * (looked[c] * pop[i] * (cat[i] == c) + (1 - looked[c])
                                  * fresh(c, i)) for c in range(num_categories))
                      for i in range(num_items)])
-  if v < 0:
-    post = w / w.sum()
-  else:
-    k = cat[v]
-    post = np.array([w[c] * ((1 - p_off) * (k == c) + p_off * pi[k])
-                     for c in range(num_categories)])
-    post /= post.sum()
+  post = np.array([w[c] * math.prod((1 - p_off) * (cat[v] == c) + p_off * pi[cat[v]]
+                                    for v in views) for c in range(num_categories)])
+  post /= post.sum()
   item_context = name == oracle.ORACLE_CONTEXT_ITEM
   return np.array([sum(post[c] * session(c, i, item_context) for c in range(num_categories))
                    for i in range(num_items)])
@@ -88,6 +95,11 @@ def _formula(truth: oracle.GroundTruth, row: int, name: str) -> np.ndarray:
 HAND_PARAMS = {"p_follow": 0.4, "p_convert_viewed": 0.5, "views_per_session_mean": 1.5,
                "p_offcategory_view": 0.2, "p_convert_direct": 0.25, "taste_strength": 2.0,
                "num_styles": 2, "category_popularity": {"A": 0.6, "B": 0.4}}
+
+
+# u1: a2 then a0 before it (whole: fewer views than the 3 kept); u2: a1 (off intent), b0, a1
+# again (the last 3 views only); u3 is direct: its logged view is of an earlier session.
+HAND_SESSIONS = [[("a2", 40), ("a0", 100)], [("a1", 35), ("b0", 60), ("a1", 90)], [("b1", 900)]]
 
 
 def _hand_built(params=HAND_PARAMS) -> oracle.GroundTruth:
@@ -118,7 +130,13 @@ def test_probabilities_are_the_documented_formulas_and_sum_to_one(tiny):
   primary = truth.primary[np.maximum(truth.last_view, 0)]
   off = np.flatnonzero((truth.last_view >= 0) & (primary != truth.intent))[:3]
   on = np.flatnonzero((truth.last_view >= 0) & (primary == truth.intent))[:3]
-  for world, rows in ((hand, np.arange(3)), (truth, np.concatenate([direct, off, on]))):
+  logged = oracle.with_sessions(hand, np.arange(3), HAND_SESSIONS, views_kept=3)
+  longer = np.flatnonzero(~truth.direct)[:6]
+  sessions = [[(truth.item_ids[v], 0)] + [(truth.item_ids[j], 30 * j) for j in range(1, 4 + r)]
+              for r, v in enumerate(truth.last_view[longer])]  # 4 to 9 views, some kept whole
+  worlds = ((hand, np.arange(3)), (truth, np.concatenate([direct, off, on])),
+            (logged, np.arange(3)), (oracle.with_sessions(truth, longer, sessions, 7), longer))
+  for world, rows in worlds:
     probabilities = oracle.conversion_probabilities(world, rows)
     assert list(probabilities) == list(oracle.ORACLES)
     for name, matrix in probabilities.items():
@@ -167,6 +185,68 @@ def test_hand_built_values_and_rankings():
   assert recall[oracle.ORACLE_CONTEXTUAL] == {1: pytest.approx(2 / 3), 2: 1.0, 5: 1.0}
   assert recall[oracle.ORACLE_CONTEXT_ITEM] == {1: pytest.approx(2 / 3), 2: pytest.approx(2 / 3),
                                                 5: 1.0}
+
+
+def test_a_second_view_of_the_session_sharpens_the_intent_posterior():
+  truth = _hand_built()
+  one = oracle._intent_posterior(truth, np.arange(3))
+  logged = oracle.with_sessions(truth, np.arange(3), HAND_SESSIONS, views_kept=3)
+  np.testing.assert_array_equal(logged.session, [[2, 0, -1], [1, 3, 1], [-1, -1, -1]])
+  np.testing.assert_array_equal(logged.whole_session, [True, False, True])
+  two = oracle._intent_posterior(logged, np.arange(3))
+  # u1 (intent A): a2 gave P(A) = 0.8118; a0 too, P(A) ∝ 0.36 * 0.92^2 against
+  # 0.64 * (0.2 * 0.6)^2: 0.9706, the posterior closer to the intent.
+  assert one[0, 0] == pytest.approx(0.8118, abs=1e-4)
+  assert two[0, 0] == pytest.approx(0.36 * 0.92**2 / (0.36 * 0.92**2 + 0.64 * 0.12**2))
+  assert two[0, 0] > one[0, 0] + 0.15
+  entropy = lambda p: -(p * np.log(p)).sum()  # noqa: E731
+  assert entropy(two[0]) < entropy(one[0])
+  np.testing.assert_allclose(two[2], one[2])  # direct: the earlier session's view is ignored
+  p = oracle.conversion_probabilities(logged, [0])[oracle.ORACLE_CONTEXTUAL][0]
+  # u1 seen whole (n = 2, no unseen view): a2 and a0 convert with p_v / 2 = 0.25 each, the rest
+  # is the fresh draw (0.625, 0.125, 0.25) of A with weight 1 - 0.5: a0 0.5625, a1 0.0625,
+  # a2 0.375.
+  np.testing.assert_allclose(p, [0.5625, 0.0625, 0.375, 0, 0], atol=1e-12)
+  # u2 saw a1 twice (the last 3 of n >= 3 views): each view's bonus, p_v E[1/n | n >= 3]
+  # P(cat(view) | u2, views); a1's counts twice in the scores (the formula test checks them).
+  bonus = oracle._context_item(logged, np.array([1])).bonus[0]
+  r = oracle.expected_inverse_views(1.5, 3)
+  np.testing.assert_allclose(bonus, 0.5 * r * two[1][[0, 1, 0]])
+
+
+def test_the_last_views_of_a_longer_session_keep_the_views_before_them_unseen():
+  lam = 1.5
+  assert oracle.expected_inverse_views(lam, 1) == oracle.expected_inverse_views(lam)
+  tail = [math.exp(-lam) * lam**x / math.factorial(x) for x in range(80)]
+  for seen in (2, 3, 8):
+    expected = sum(tail[x] / (x + 1) for x in range(seen - 1, 80)) / sum(tail[seen - 1:])
+    assert oracle.expected_inverse_views(lam, seen) == pytest.approx(expected, rel=1e-12)
+    assert oracle.expected_inverse_views(lam, seen) < 1 / seen
+  assert oracle.expected_inverse_views(0.0, 1) == 1.0
+
+
+def test_logged_sessions_are_cut_at_an_earlier_session_and_must_be_catalogued():
+  truth = _hand_built()
+  cut = oracle.with_sessions(truth, [0], [[("a2", 40), ("a0", 100), ("b1", 7200)]], views_kept=3)
+  np.testing.assert_array_equal(cut.session[0], [2, 0])
+  assert cut.whole_session[0]  # the view before was of an earlier session: u1's are all seen
+  missed = oracle.with_sessions(truth, [0], [[("a0", 100)]], views_kept=3)
+  assert not missed.whole_session[0]  # a2, the last view, was not logged: more views than seen
+  with pytest.raises(ValueError, match="unknown session view"):
+    oracle.with_sessions(truth, [0], [[("zz", 40)]])
+  with pytest.raises(ValueError, match="one session per row"):
+    oracle.with_sessions(truth, [0, 1], [[("a2", 40)]])
+  impossible = oracle.make_ground_truth(
+      pd.DataFrame({f.ITEM_ID: ["a0", "b0"], f.GT_PRIMARY_CATEGORY: ["A", "B"],
+                    f.GT_POPULARITY: [1.0, 1.0]}),
+      pd.DataFrame({f.USER_ID: ["u"], f.ITEM_ID: ["a0"], f.TIMESTAMP: [1],
+                    f.GT_INTENT_CATEGORY: ["A"], f.GT_LAST_VIEW_ITEM_ID: ["a0"],
+                    f.GT_INTEREST_CATEGORIES: [["A"]], f.GT_INTEREST_WEIGHTS: [[1.0]]}),
+      {"p_follow": 0.4, "p_convert_viewed": 0.5, "views_per_session_mean": 1.5,
+       "category_popularity": {"A": 0.5, "B": 0.5}})  # no off-intent views
+  both = oracle.with_sessions(impossible, [0], [[("a0", 40), ("b0", 60)]])
+  with pytest.raises(ValueError, match="impossible under the process"):
+    oracle.conversion_probabilities(both, [0])
 
 
 def test_old_ground_truth_without_the_new_columns_is_the_process_without_them():
@@ -284,6 +364,87 @@ def test_simulated_conversions_match_the_oracle_probabilities(simulated, name, b
   for knob, value in (("taste_strength", 0.0), ("p_convert_viewed", 0.5)):
     wrong, wrong_dof = statistic({**params, knob: value})
     assert wrong > wrong_dof + 10 * math.sqrt(2 * wrong_dof), (knob, wrong, wrong_dof)
+
+
+SESSION_CONFIG = GeneratorConfig(num_users=1, num_items=12, num_categories=3, num_days=1,
+                                 num_styles=2, taste_strength=2.0, p_offcategory_view=0.4,
+                                 p_convert_direct=0.1, p_convert=1.0, p_convert_viewed=0.7,
+                                 views_per_session_mean=1.0, p_follow=0.5, min_items_per_category=2,
+                                 core_interests_min=1, core_interests_max=2)
+
+
+@pytest.fixture(scope="module")
+def simulated_sessions():
+  """MC_SESSIONS conversions of one user (interests c0: 0.8, c2: 0.2; style 1) in a small
+  catalog, with every view of each session, most recent first."""
+  config, rng = SESSION_CONFIG, np.random.default_rng(7)
+  catalog, _ = generator._build_catalog(config, rng)
+  users = generator._Users(
+      country=np.zeros(1, np.int64), age=np.zeros(1, np.int64), num_interests=np.array([2]),
+      interests=np.array([[0, 2]]), weights=np.array([[0.8, 0.2]]), style=np.array([MC_STYLE]),
+      is_new=np.array([False]))
+  owner = np.zeros(MC_SESSIONS, np.int64)
+  intent = generator._draw_intents(config, users, owner, catalog.pi_cdf, rng)
+  sessions = generator._Sessions(owner, owner, intent, np.full(MC_SESSIONS, MC_STYLE))
+  events = generator._draw_events(config, catalog, sessions, rng)
+  views = np.bincount(events.session[~events.is_conversion], minlength=MC_SESSIONS)
+  count = views[events.session[events.conversions]]
+  seen = [tuple(events.item[end - n:end][::-1]) for end, n in zip(events.conversions, count)]
+  draws = pd.DataFrame({"intent": intent[events.session[events.conversions]], "views": seen,
+                        "item": events.item[events.conversions]})
+  items = generator._ground_truth_items_table(catalog).to_pandas()
+  params = json.loads(generator._ground_truth_metadata(config, catalog, 0)[generator.METADATA_KEY])
+  return catalog, items, params, draws
+
+
+def _session_states(catalog, draws: pd.DataFrame, by: list) -> tuple:
+  """One ground-truth row per distinct `by` (seen views, maybe intent), and its logged session."""
+  states = draws[["intent", "seen", "categories"]].drop_duplicates(by).reset_index(drop=True)
+  names = catalog.item_names.to_numpy(zero_copy_only=False)
+  last = [names[views[0]] if views else "" for views in states.seen]
+  truth = pd.DataFrame({
+      f.USER_ID: "u", f.ITEM_ID: names[0], f.TIMESTAMP: np.arange(len(states)),
+      f.GT_INTENT_CATEGORY: catalog.category_names.to_numpy(zero_copy_only=False)[states.intent],
+      f.GT_LAST_VIEW_ITEM_ID: last, f.GT_INTEREST_CATEGORIES: [["c000", "c002"]] * len(states),
+      f.GT_INTEREST_WEIGHTS: [[0.8, 0.2]] * len(states), generator.GT_USER_STYLE: MC_STYLE,
+      generator.GT_DIRECT: [not views for views in states.seen]})
+  logged = [[(names[v], 60 * j) for j, v in enumerate(views)] for views in states.seen]
+  return truth, states.assign(seen=states.seen.map(str)), logged
+
+
+@pytest.mark.parametrize("kept", [2, 20])  # the last 2 views of longer sessions; every view
+@pytest.mark.parametrize("name, by", [
+    (oracle.ORACLE_CONTEXTUAL, ["intent", "seen"]),
+    (oracle.ORACLE_CONTEXT_ITEM, ["seen"]),
+    (oracle.ORACLE_CONTEXT_CATEGORIES, ["categories"]),
+])
+def test_simulated_sessions_match_the_oracles_that_see_them(simulated_sessions, name, by, kept):
+  catalog, items, params, draws = simulated_sessions
+  draws = draws.assign(seen=draws.views.map(lambda views: views[:kept]))
+  primary = catalog.primary.tolist()
+  draws = draws.assign(categories=draws.seen.map(lambda views: str([primary[v] for v in views])))
+  rows, states, logged = _session_states(catalog, draws, by)
+  draws = draws.assign(seen=draws.seen.map(str))
+
+  def statistic(views_kept, sessions=True):  # else the ground truth's last view alone
+    truth = oracle.make_ground_truth(items, rows, params)
+    if sessions:
+      truth = oracle.with_sessions(truth, np.arange(len(rows)), logged, views_kept)
+    p = oracle.conversion_probabilities(truth, np.arange(len(rows)), [name])[name]
+    return _chi_square(draws, by, states, p, catalog.primary.size)
+
+  chi2, dof = statistic(kept)
+  assert dof > 100
+  assert chi2 < dof + 5 * math.sqrt(2 * dof), (chi2, dof)
+  # The test has power: the oracle that sees the last view alone fails on the same sessions, and
+  # so does one that takes whole sessions for truncated ones or the other way round (but for
+  # the categories oracle: an unseen view, in c with probability q_c then ∝ pop_c, is almost
+  # the same to it as a seen one).
+  wrongs = [statistic(kept, sessions=False)]
+  if name != oracle.ORACLE_CONTEXT_CATEGORIES:
+    wrongs.append(statistic(None if kept == 20 else 20))
+  for wrong in wrongs:
+    assert wrong[0] > wrong[1] + 10 * math.sqrt(2 * wrong[1]), (wrong, chi2, dof)
 
 
 # ---- Ranking. ----

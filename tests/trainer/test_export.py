@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ctxrec.components import request_context
 from ctxrec.components.retrieval_evaluator import metrics, methods
 from ctxrec.trainer import exported_model
 from ctxrec.trainer import score_priors
@@ -17,7 +18,7 @@ from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
 pytestmark = pytest.mark.slow
-L, K = 50, 4
+L, K, S = 50, 4, TrainerConfig().session_views
 D, TAIL = TrainerConfig().embedding_dim, score_priors.TAIL_WIDTH  # learned, top categories
 SIGNATURES = (f.SIGNATURE_ENCODE_HISTORY, f.SIGNATURE_CONTEXT_HEAD, f.SIGNATURE_EMBED_ITEMS,
               f.SIGNATURE_SERVING_DEFAULT)
@@ -48,15 +49,17 @@ def test_context_head_of_encoded_history_equals_serving_default(signatures, eval
   assert state.shape == (64, D + TAIL)  # the encoder state, then the top categories
 
 
-def _request(history, context_categories=(), context_confidences=(), item=""):
+def _request(history, context_categories=(), context_confidences=(), item="", views=()):
+  """One request; the context is one view (`item` and its categories), then `views`."""
   def pad(values, width, fill):
     return [list(values)[:width] + [fill] * (width - len(values))]
+  first = ((request_context.View(item, tuple(context_categories), tuple(context_confidences)),)
+           if item or context_categories else ())
+  context = request_context.Context(first + tuple(views))
   return {f.HISTORY_ITEM_IDS: np.array(pad(history, L, ""), dtype=object),
           f.HISTORY_CATEGORIES: np.array(pad(["c001"] * len(history), L, ""), dtype=object),
           f.HISTORY_AGE_DAYS: np.array(pad([1] * len(history), L, 0), dtype=np.int64),
-          f.CONTEXT_ITEM_ID: np.array([[item]], dtype=object),
-          f.CONTEXT_CATEGORIES: np.array(pad(context_categories, K, ""), dtype=object),
-          f.CONTEXT_CONFIDENCES: np.array(pad(context_confidences, K, 0.0), dtype=np.float32),
+          **request_context.context_arrays([context], S, K),
           f.demographic_feature("country"): np.array(["US"], dtype=object),
           f.demographic_feature("age_bucket"): np.array(["25-34"], dtype=object)}
 
@@ -80,6 +83,22 @@ def test_the_boosts_name_the_context_and_history_categories_exactly(signatures):
   without = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT],
                                 _request(["i0000002"]))
   assert {int(k) for k in without[f.BOOST_KEYS][0] if k} == {c001}  # history only
+
+
+def test_an_earlier_view_boosts_its_category_less_and_repeats_add_up(signatures):
+  """The session's boosts: each view's categories, decayed by position, one weight per key."""
+  def boosts(views):
+    user = exported_model.call(signatures[f.SIGNATURE_SERVING_DEFAULT], _request(
+        [], ["c002"], [1.0], views=views))
+    keys = user[f.BOOST_KEYS][0]
+    assert len({int(k) for k in keys if k}) == int(np.count_nonzero(keys))  # each key once
+    return {int(k): float(w) for k, w in zip(keys, user[f.BOOST_WEIGHTS][0]) if k}
+  c002, c003 = category_keys.keys_of(["c002", "c003"])
+  older = request_context.View("", ("c003",), (1.0,), 60)
+  one = boosts([older])
+  assert one[c002] > one[c003] > 0
+  twice = boosts([older, older])
+  assert twice[c003] > one[c003] and twice[c002] == pytest.approx(one[c002])
 
 
 def test_unknown_ids_map_to_oov_without_error(signatures):

@@ -63,6 +63,12 @@ def _priors(log_popularity):
   return score_priors.ScorePriors(label_probability=probability, temperature=TEMPERATURE)
 
 
+def _views(values):
+  """A session [S, K] of one view ([K] values) or of several ([S, K])."""
+  values = list(values)
+  return values if values and isinstance(values[0], (list, tuple)) else [values]
+
+
 def _untrained_logits(history_categories, context_categories, context_confidences,
                       item_categories, has_context=True):
   """Logits of an untrained score (learned towers know nothing) over items 1..N."""
@@ -72,8 +78,8 @@ def _untrained_logits(history_categories, context_categories, context_confidence
   state = tf.concat([tf.zeros([1, 6]), priors.history_tail(tf.constant([history_categories]))],
                     axis=1)
   query, keys, weights = priors.query(
-      tf.zeros([1, 3]), tf.zeros([1, 5]), state, tf.constant([context_categories]),
-      tf.constant([context_confidences]), tf.constant([has_context]))
+      tf.zeros([1, 3]), tf.zeros([1, 5]), state, tf.constant([_views(context_categories)]),
+      tf.constant([_views(context_confidences)], tf.float32), tf.constant([has_context]))
   item_keys = category_keys.keys(tf.constant(item_categories))
   boosts = score_priors.batch_boosts(keys, weights, item_keys)
   return ((query @ tf.transpose(items) + boosts) / TEMPERATURE).numpy()[0]
@@ -83,7 +89,7 @@ def test_untrained_score_is_the_context_category_then_history_then_popularity():
   items = ["rare", "hist", "ctx", "ctx"]  # primary categories of items 1..4
   logits = _untrained_logits(["hist", "hist", "", ""], ["ctx", ""], [0.8, 0.0], items)
   assert list(np.argsort(-logits)) == [2, 3, 1, 0]  # ctx by popularity, then hist, then rare
-  g, w_pop, b_ctx, b_hist = score_priors.INITIAL_WEIGHTS
+  g, w_pop, b_ctx, b_hist, _ = score_priors.INITIAL_WEIGHTS
   np.testing.assert_allclose(logits[2] - logits[3], w_pop * np.log(0.2 / 0.1), rtol=1e-4)
   softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
   np.testing.assert_allclose(logits[2] - logits[0], softplus(b_ctx + np.log(0.8))
@@ -91,6 +97,19 @@ def test_untrained_score_is_the_context_category_then_history_then_popularity():
   without = _untrained_logits(["hist", "hist", "", ""], ["ctx", ""], [0.8, 0.0], items,
                               has_context=False)
   assert list(np.argsort(-without)) == [1, 0, 2, 3]  # history's category, then popularity
+
+
+def test_untrained_session_score_halves_each_earlier_views_weight():
+  """As the session_views baseline: sum_j 2^-j conf_j(c) (counts + 1), in log space."""
+  items = ["rare", "old", "now", "now"]
+  logits = _untrained_logits(["", "", "", ""], [["now", ""], ["old", ""], ["old", ""]],
+                             [[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], items)
+  softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+  b_ctx = score_priors.INITIAL_WEIGHTS[2]
+  np.testing.assert_allclose(logits[2] - logits[1], softplus(b_ctx) - softplus(
+      b_ctx + np.log(0.5 + 0.25)) + np.log(0.2 / 0.3), rtol=1e-4)
+  # two earlier views (0.5 + 0.25) of a category whose item is 1.5x as popular outweigh one now
+  assert list(np.argsort(-logits)) == [1, 2, 3, 0]
 
 
 def test_in_batch_softmax_masks_accidental_hits_and_corrects_for_sampling():

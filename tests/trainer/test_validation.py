@@ -88,7 +88,8 @@ def test_recall_without_context_is_the_evaluators_arithmetic(train_files, tft_ou
 def test_a_viewed_label_is_pinned_first(train_files, tft_output):
   model = run.build_model(TrainerConfig(), tft_output)
   viewed_label = _read(train_files, tft_output).take(2).map(
-      lambda b: {**b, f.CONTEXT_ITEM_ID: b[f.LABEL_ITEM_ID][:, tf.newaxis]})
+      lambda b: {**b, f.CONTEXT_ITEM_ID: tf.concat(
+          [b[f.LABEL_ITEM_ID][:, tf.newaxis], b[f.CONTEXT_ITEM_ID][:, 1:]], axis=1)})
   validation = Validation(viewed_label, viewed_label.take(0),
                           label_catalog(_read(train_files, tft_output)))
   assert validation.recall(model) == 1.0

@@ -26,22 +26,39 @@ def _evaluate(real: dict, none: dict, users_real, users_none, config=EvaluatorCo
   return blessing.decide(metrics, lifts, config)
 
 
-def _world(model_real: float, model_none: float, seed: int = 0, n: int = 2000):
-  """Per-mode ranks: baselines at fixed shares, the model at the given ones; one user each."""
+def _world(model_real: float, model_none: float, seed: int = 0, n: int = 2000,
+           session_views: float = 0.55):
+  """Per-mode ranks: baselines at fixed shares (session_views' given), the model at the given
+  ones; one user each."""
   rng = np.random.default_rng(seed)
   real = {m.CONTEXTUAL: _hits(model_real, n, rng), m.HISTORY_ONLY: _hits(0.3, n, rng),
           m.POPULARITY: _hits(0.2, n, rng), m.CONTEXT_POPULARITY: _hits(0.5, n, rng),
-          m.LAST_VIEWED: _hits(0.55, n, rng), m.ORACLE_CONTEXTUAL: np.full(n, HIT)}
+          m.LAST_VIEWED: _hits(0.55, n, rng), m.SESSION_VIEWS: _hits(session_views, n, rng),
+          m.ORACLE_CONTEXTUAL: np.full(n, HIT)}
   none = {m.CONTEXTUAL: _hits(model_none, n, rng), m.HISTORY_ONLY: _hits(0.3, n, rng)}
   none.update({b: real[m.POPULARITY] for b in (m.POPULARITY, m.CONTEXT_POPULARITY,
-                                                m.LAST_VIEWED)})
+                                                m.LAST_VIEWED, m.SESSION_VIEWS)})
   return real, none, np.arange(n), np.arange(n)
 
 
 def test_blessed_when_every_lower_bound_clears_and_no_context_holds():
   blessed, reasons = _evaluate(*_world(0.8, 0.3))
-  assert blessed and len(reasons) == 4 + 2 and all(r.startswith("pass") for r in reasons)
+  assert blessed and len(reasons) == 5 + 2 and all(r.startswith("pass") for r in reasons)
   assert any("last_viewed" in r and "paired 95% interval" in r for r in reasons)
+  assert any(r.startswith("pass: real_context recall@100") and "vs session_views" in r
+             for r in reasons)
+
+
+def test_session_views_gates_like_last_viewed():
+  # The model beats last_viewed (0.55) clearly, but not session_views (0.75).
+  real, none, users_real, users_none = _world(0.72, 0.3, session_views=0.75)
+  blessed, reasons = _evaluate(real, none, users_real, users_none)
+  assert not blessed
+  failed = [r for r in reasons if r.startswith("FAIL")]
+  assert len(failed) == 1 and "vs session_views" in failed[0] and "margin" in failed[0]
+  assert next(r for r in reasons if "vs last_viewed" in r).startswith("pass")
+  del real[m.SESSION_VIEWS]  # without it, the same model is blessed
+  assert _evaluate(real, none, users_real, users_none)[0]
   assert not any("oracle" in r for r in reasons)  # oracles never gate
 
 
@@ -172,6 +189,15 @@ def test_why_not_a_lift_clearly_below_a_baseline_names_it_and_asks_for_a_better_
   assert "the model loses to context_popularity beyond the noise" in line
   assert "more --train-steps or more days of train data" in line
   assert "interval is wide" not in line and line.endswith("not a longer --eval-days")
+
+
+def test_why_not_below_session_views_says_what_follows_the_pinned_views():
+  line = blessing.why_not(_summary({m.SESSION_VIEWS: _lift(-0.12, -0.2, -0.05)}))
+  assert line.startswith("not blessed: real_context recall@100 vs session_views: lift -12.0% ")
+  assert ("the model loses to session_views beyond the noise: the session's viewed items lead "
+          "both, so what the model ranks after them loses to their categories by "
+          "recency-weighted popularity: more --train-steps") in line
+  assert line.endswith("not a longer --eval-days")
 
 
 def test_why_not_the_no_context_floor_under_popularity():

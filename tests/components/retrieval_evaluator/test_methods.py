@@ -2,7 +2,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
+from ctxrec.components import request_context
+from ctxrec.components.request_context import NO_CONTEXT, Context, View
+from ctxrec.components.retrieval_evaluator import baselines
 from ctxrec.components.retrieval_evaluator import executor
 from ctxrec.components.retrieval_evaluator import methods
 from ctxrec.components.retrieval_evaluator import metrics as m
@@ -12,12 +16,12 @@ from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
 ITEMS = ["a", "b", "c", "d", "e"]
+CATEGORIES = [["X"], ["X"], ["Y"], ["Y", "X"], ["Z"]]
+CONFIDENCES = [[1.0], [1.0], [1.0], [0.6, 0.4], [1.0]]
 
 
 def _catalog() -> methods.Catalog:
-  items = pd.DataFrame({f.ITEM_ID: ITEMS,
-                        f.CATEGORIES: [["X"], ["X"], ["Y"], ["Y", "X"], ["Z"]],
-                        f.CONFIDENCES: [[1.0], [1.0], [1.0], [0.6, 0.4], [1.0]]})
+  items = pd.DataFrame({f.ITEM_ID: ITEMS, f.CATEGORIES: CATEGORIES, f.CONFIDENCES: CONFIDENCES})
   primary = np.array([0, 0, 1, 1, 2])
   return methods.Catalog(items, primary, {"X": 0, "Y": 1, "Z": 2}, pd.Index(ITEMS),
                          category_keys.keys_of(["X", "Y", "Z"])[primary])
@@ -30,28 +34,38 @@ def _strings(rows, width):
   return out
 
 
+def _view(item_id: str, categories=(), confidences=(), seconds_ago: int = 60) -> View:
+  """A view of `item_id`, with its catalog categories unless given."""
+  if not categories:
+    categories, confidences = CATEGORIES[ITEMS.index(item_id)], CONFIDENCES[ITEMS.index(item_id)]
+  return View(item_id, tuple(categories), tuple(confidences), seconds_ago)
+
+
+# The six eval examples' logged sessions, most recent view first.
+SESSIONS = (Context((_view("c"),)),
+            Context((_view("a"), _view("b", seconds_ago=90), _view("c", seconds_ago=200))),
+            NO_CONTEXT,
+            Context((_view("e"),)),
+            Context((_view("d", ["Y", "X"], [0.3, 0.9]), _view("a"), _view("b"), _view("a"))),
+            Context((_view("zz", ["Z"], [1.0]), _view("e"))))
+
+
 def _requests() -> EvalRequests:
   """Six eval examples; the comments give the slices each falls in."""
   histories = [[], ["a"], ["a", "b"], [], ["b"], ["c"]]
-  contexts = ["c", "a", "", "e", "d", "zz"]
-  categories = [["Y"], ["X"], [], ["Z"], ["Y", "X"], ["Z"]]
-  confidences = np.zeros((6, 2), np.float32)
-  confidences[:, 0] = [1.0, 1.0, 0.0, 1.0, 0.3, 1.0]
-  confidences[4, 1] = 0.9  # d's context lists Y first, but X is its highest confidence
-  labels = ["d",  # cold start, context on category, unseen label
-            "c",  # context X, label Y: off category
+  labels = ["d",  # cold start, context on category, unseen label; 1 view
+            "c",  # context X, label Y: off category; 3 views
             "a",  # no context
             "zz",  # cold start, label outside the catalog: off category, unseen; unseen context
-            "a",  # context primary X (by confidence) = label's: on category; unseen context d
-            "e"]  # context outside the catalog: unseen context; unseen label e
+            "a",  # context primary X (by confidence) = label's: on category; unseen context d;
+                  # 4 views (a twice)
+            "e"]  # context outside the catalog: unseen context; unseen label e; 2 views
   return EvalRequests(
       inputs={f.HISTORY_ITEM_IDS: _strings(histories, 3),
-              f.CONTEXT_ITEM_ID: np.array(contexts, dtype=object)[:, None],
-              f.CONTEXT_CATEGORIES: _strings(categories, 2),
-              f.CONTEXT_CONFIDENCES: confidences},
+              **request_context.context_arrays(SESSIONS, 3, 2)},
       labels=np.array(labels, dtype=object),
       user_ids=np.array(["u1", "u1", "u2", "u3", "u2", "u4"], dtype=object),
-      timestamps=np.arange(6, dtype=np.int64))
+      timestamps=np.arange(6, dtype=np.int64), contexts=SESSIONS)
 
 
 TRAIN_EVENTS = np.array([1, 2, 1, 0, 0])  # a viewed; b converted and viewed; c viewed
@@ -91,9 +105,24 @@ def test_slices_select_the_right_rows():
               m.LABEL_SEEN_1: [0, 1, 1, 0, 1, 0],  # c and a: one train event each
               m.LABEL_SEEN_2_9: [0] * 6,  # b (2 events) is no label
               m.LABEL_SEEN_10_PLUS: [0] * 6,
-              m.UNSEEN_CONTEXT: [0, 0, 0, 1, 1, 1]}
+              m.UNSEEN_CONTEXT: [0, 0, 0, 1, 1, 1],
+              m.SESSION_1: [1, 0, 0, 1, 0, 0],
+              m.SESSION_2_3: [0, 1, 0, 0, 0, 1],
+              m.SESSION_4_PLUS: [0, 0, 0, 0, 1, 0]}
   for name, rows in expected.items():
     np.testing.assert_array_equal(masks[name], np.array(rows, bool), err_msg=name)
+
+
+def test_session_length_slices_partition_the_real_context_rows():
+  lengths = np.array([0, 1, 2, 3, 4, 8, 1, 0, 5])
+  has = lengths > 0
+  has[6] = False  # a view without categories: no real context
+  buckets = methods.session_length_buckets(lengths, has)
+  assert list(buckets) == [m.SESSION_1, m.SESSION_2_3, m.SESSION_4_PLUS]
+  np.testing.assert_array_equal(np.sum(list(buckets.values()), axis=0), has)  # each row once
+  np.testing.assert_array_equal(buckets[m.SESSION_1], [0, 1, 0, 0, 0, 0, 0, 0, 0])
+  np.testing.assert_array_equal(buckets[m.SESSION_2_3], [0, 0, 1, 1, 0, 0, 0, 0, 0])
+  np.testing.assert_array_equal(buckets[m.SESSION_4_PLUS], [0, 0, 0, 0, 1, 1, 0, 0, 1])
 
 
 def test_label_seen_buckets_split_at_1_2_and_10_train_events():
@@ -137,6 +166,117 @@ def test_mode_rows_and_context_positions():
                                 [2, 0, -1, 4, 3, -1])
 
 
+def test_context_weights_read_the_most_recent_view_or_every_view_by_recency():
+  contexts = [Context((_view("c"), _view("a"), _view("b"), _view("d"))), NO_CONTEXT,
+              Context((View("", ("Y", "W"), (0.5, 0.9)),))]  # W: not a catalog category
+  np.testing.assert_allclose(methods.context_weights(contexts, _catalog()),
+                             [[0, 1.0, 0], [0, 0, 0], [0, 0.5, 0]])
+  # Session: view j weighs 2^-j: X 0.5 (a) + 0.25 (b) + 0.125 * 0.4 (d), Y 1 (c) + 0.125 * 0.6.
+  np.testing.assert_allclose(methods.context_weights(contexts, _catalog(), None),
+                             [[0.8, 1.075, 0], [0, 0, 0], [0, 0.5, 0]])
+  np.testing.assert_allclose(methods.context_weights(contexts, _catalog(), 2)[0], [0.5, 1, 0])
+  assert baselines.recency_weight(3) == 0.125
+
+
+def test_pinned_positions_are_the_distinct_catalogued_views_in_order():
+  pinned = methods.pinned_positions(SESSIONS, _catalog())
+  np.testing.assert_array_equal(pinned, [[2, -1, -1], [0, 1, 2], [-1, -1, -1], [4, -1, -1],
+                                         [3, 0, 1], [-1, 4, -1]])  # zz is not catalogued
+  np.testing.assert_array_equal(methods.pinned_positions(SESSIONS, _catalog(), 1)[:, 0],
+                                methods.context_positions(_requests(), _catalog()))
+  np.testing.assert_array_equal(methods.pinned_positions(SESSIONS, _catalog(), 0), -np.ones((6, 1)))
+
+
+def test_session_views_pins_the_session_then_ranks_its_categories_by_recency():
+  requests, catalog = _requests(), _catalog()
+  has = requests.has_context
+  contexts = [c for c, kept in zip(SESSIONS, has) if kept]
+  counts = np.array([1, 5, 0, 3, 2])
+  positions = catalog.positions(requests.labels)
+  popularity = baselines.popularity_ranks(counts, positions)
+  ranks = methods.context_baseline_ranks(contexts, catalog, counts, positions[has], popularity)
+  assert set(ranks) == {m.CONTEXT_POPULARITY, m.LAST_VIEWED, m.SESSION_VIEWS}
+  # Row 1 (a, b, c; label c): session_views pins all three, c 3rd; the others pin a (or none)
+  # and rank X first by popularity: b, a, then d (3), e (2), c (0) last.
+  # Row 4 (d, a, b, a; label a): d, a, b pinned, a 2nd; last_viewed pins d, then d's X by
+  # popularity: b, a. Row 0 (c; label d): c pinned, then d, its category's; context_popularity
+  # puts d (Y, 3 conversions) before c (Y, none). Row 5 (zz, e; label e): e first everywhere.
+  np.testing.assert_array_equal(ranks[m.SESSION_VIEWS][m.REAL_CONTEXT], [2, 3, np.inf, 2, 1])
+  np.testing.assert_array_equal(ranks[m.LAST_VIEWED][m.REAL_CONTEXT], [2, 5, np.inf, 3, 1])
+  np.testing.assert_array_equal(ranks[m.CONTEXT_POPULARITY][m.REAL_CONTEXT], [1, 5, np.inf, 2, 1])
+  for method in ranks:
+    np.testing.assert_array_equal(ranks[method][m.NO_CONTEXT], popularity)
+
+
+def _identity_model(width: int):
+  """signatures of a model whose user embedding is its input `user` (serving_default)."""
+  def serve(*, user):
+    return {f.USER_EMBEDDING: tf.identity(user)}
+  spec = tf.TensorSpec([None, width], tf.float32)
+  return {f.SIGNATURE_SERVING_DEFAULT: tf.function(serve).get_concrete_function(user=spec)}
+
+
+def test_the_contextual_model_pins_the_session_views_as_the_service_does():
+  rng = np.random.default_rng(3)
+  catalog_ids = np.array([f"i{i}" for i in range(30)], dtype=object)
+  items, users = rng.normal(size=(30, 4)), rng.normal(size=(40, 4)).astype(np.float32)
+  ids = np.append(catalog_ids, "zz")  # zz: a view the catalog does not know
+  contexts = [Context(tuple(View(str(i), ("X",), (1.0,)) for i in rng.choice(ids, rng.integers(
+      0, 6)))) for _ in range(40)]
+  labels = rng.choice(ids, 40)
+  positions = pd.Index(catalog_ids).get_indexer(labels)
+  catalog = methods.Catalog(pd.DataFrame({f.ITEM_ID: catalog_ids}), np.zeros(30, np.int64),
+                            {"X": 0}, pd.Index(catalog_ids), np.zeros(30, np.int64))
+  for views in (1, 3, 8):
+    pinned = methods.pinned_positions(contexts, catalog, views)
+    ranks = methods.model_ranks(_identity_model(4), items, np.zeros(30, np.int64),
+                                {"user": users}, positions, pinned)
+    for row in range(40):
+      served = list(request_context.pinned_items(contexts[row], (), views))
+      served = [i for i in served if i in set(catalog_ids)]
+      order = served + [i for i in catalog_ids[np.argsort(-(items @ users[row]))]
+                        if i not in served]
+      expected = order.index(labels[row]) + 1 if labels[row] in order else np.inf
+      assert ranks[row] == expected, (views, row)
+
+
+class _FlatModel:
+  """A model whose every score ties (ranks are catalog order), reading `views` context views."""
+
+  def __init__(self, views: int):
+    def serve(**inputs):
+      return {f.USER_EMBEDDING: tf.zeros([tf.shape(inputs[f.HISTORY_ITEM_IDS])[0], 2])}
+
+    def embed(**inputs):
+      return {f.ITEM_EMBEDDING: tf.zeros([tf.shape(inputs[f.ITEM_ID])[0], 2])}
+
+    text = lambda *shape: tf.TensorSpec([None, *shape], tf.string)  # noqa: E731
+    context = {f.CONTEXT_ITEM_ID: text(views), f.CONTEXT_CATEGORIES: text(views, 2),
+               f.CONTEXT_AGE_SECONDS: tf.TensorSpec([None, views], tf.int64),
+               f.CONTEXT_CONFIDENCES: tf.TensorSpec([None, views, 2], tf.float32)}
+    self.signatures = {
+        f.SIGNATURE_SERVING_DEFAULT: tf.function(serve).get_concrete_function(
+            **{f.HISTORY_ITEM_IDS: text(3)}, **(context if views else {})),
+        f.SIGNATURE_EMBED_ITEMS: tf.function(embed).get_concrete_function(
+            **{f.ITEM_ID: tf.TensorSpec([None], tf.string), f.ITEM_CATEGORIES: text(2),
+               f.ITEM_CONFIDENCES: tf.TensorSpec([None, 2], tf.float32)})}
+
+
+def test_all_ranks_pin_the_session_views_the_model_reads(tmp_path):
+  requests, catalog = _requests(), _catalog()
+  requests.inputs.update(request_context.context_arrays(SESSIONS, 2, 2))  # the model reads 2
+  counts = np.array([1, 5, 0, 3, 2])
+  ranks = methods.all_ranks(_FlatModel(2), _FlatModel(0), requests, catalog, counts,
+                            str(tmp_path))
+  assert set(ranks) == set(m.MODEL_METHODS + m.BASELINE_METHODS)  # no ground truth: no oracle
+  # Labels d c a zz a e; real-context rows 0 1 3 4 5. Ties: catalog order a b c d e, after the
+  # distinct items of the first 2 views: c | a, b | e | d, a | zz, e.
+  np.testing.assert_array_equal(ranks[m.CONTEXTUAL][m.REAL_CONTEXT], [4, 3, np.inf, 2, 1])
+  np.testing.assert_array_equal(ranks[m.HISTORY_ONLY][m.REAL_CONTEXT], [4, 3, np.inf, 1, 5])
+  np.testing.assert_array_equal(ranks[m.CONTEXTUAL][m.NO_CONTEXT], [4, 3, 1, np.inf, 1, 5])
+  np.testing.assert_array_equal(ranks[m.SESSION_VIEWS][m.REAL_CONTEXT], [2, 3, np.inf, 2, 1])
+
+
 def test_statistics_by_mode_keeps_the_slice_rows_of_each_mode():
   requests = _requests()
   rows = methods.mode_rows(requests)
@@ -163,8 +303,17 @@ def test_every_oracle_is_real_context_only_but_the_history_oracle(tmp_path, monk
   top = np.array([["a", "d", "c", "zz", "b", "e"]] * 6, dtype=object)
   monkeypatch.setattr(oracle, "ORACLES", names)
   monkeypatch.setattr(oracle, "load_ground_truth", lambda directory: None)
-  monkeypatch.setattr(oracle, "oracle_top_k", lambda truth, conversions, k: {n: top for n in names})
+  seen = {}
+
+  def top_k(truth, conversions, k, **session):
+    seen.update(session)
+    return {n: top for n in names}
+
+  monkeypatch.setattr(oracle, "oracle_top_k", top_k)
   ranks = methods.oracle_ranks(str(tmp_path), requests)
+  # The context oracles see each example's whole logged session, (item, seconds ago) per view.
+  assert seen["views_kept"] == f.DEFAULT_SESSION_VIEWS and len(seen["sessions"]) == 6
+  assert seen["sessions"][1] == [("a", 60), ("b", 90), ("c", 200)] and seen["sessions"][2] == []
   assert set(ranks) == set(names) <= set(m.ORACLE_METHODS)
   for name in names:
     modes = {m.REAL_CONTEXT, m.NO_CONTEXT} if name == m.ORACLE_HISTORY else {m.REAL_CONTEXT}

@@ -90,12 +90,14 @@ def test_bootstrap_of_no_examples_and_bad_parameters():
 def test_method_and_mode_names_are_defined_once():
   assert set(m.MODEL_METHODS + m.BASELINE_METHODS + m.ORACLE_METHODS) == set(m.METHODS)
   assert m.BASELINE_METHODS == ("history_only", "popularity", "context_popularity",
-                                "last_viewed")
+                                "last_viewed", "session_views")
   assert m.ORACLE_METHODS == ("oracle_contextual", "oracle_context_item",
                               "oracle_context_categories", "oracle_history")
   assert m.MODES == ("real_context", "no_context")
   assert m.SLICES == ("cold_start", "context_off_category", "unseen_label", "label_seen_1",
-                      "label_seen_2_9", "label_seen_10_plus", "unseen_context")
+                      "label_seen_2_9", "label_seen_10_plus", "unseen_context", "session_1",
+                      "session_2_3", "session_4_plus")
+  assert m.SESSION_LENGTH_BUCKETS == {"session_1": 1, "session_2_3": 2, "session_4_plus": 4}
   assert m.LABEL_SEEN_BUCKETS == {"unseen_label": 0, "label_seen_1": 1, "label_seen_2_9": 2,
                                   "label_seen_10_plus": 10}
 

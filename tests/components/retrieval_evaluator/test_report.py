@@ -10,7 +10,8 @@ from ctxrec.components.retrieval_evaluator import report
 
 KEYS = {"model_version", "blessed", "eval_examples", "context_mode", "metrics", "intervals",
         "lifts", "slices", "blessing"}
-NO_ORACLES = (m.CONTEXTUAL, m.HISTORY_ONLY, m.POPULARITY, m.CONTEXT_POPULARITY, m.LAST_VIEWED)
+NO_ORACLES = (m.CONTEXTUAL, m.HISTORY_ONLY, m.POPULARITY, m.CONTEXT_POPULARITY, m.LAST_VIEWED,
+              m.SESSION_VIEWS)
 
 
 def _ranks(methods=NO_ORACLES, modes=m.MODES, n=60):
@@ -113,6 +114,8 @@ def test_markdown_has_verdict_tables_intervals_and_definitions(tmp_path):
   assert len(rows) == 1 + len(NO_ORACLES)
   notes = text.split("## How")[1]
   assert "user-level (cluster) bootstrap" in notes and "paired bootstrap" in notes
+  assert "session_views puts the session's distinct viewed items first" in notes
+  assert "last_viewed, session_views)" in notes  # the blessing's baselines
   assert "`margin` (+5.0%)" in notes and "`no_context_floor_margin`" in notes
 
 
@@ -213,7 +216,8 @@ def test_the_oracle_matched_to_the_context_mode_is_labelled_its_ceiling(tmp_path
   for oracle in (m.ORACLE_CONTEXT_ITEM, m.ORACLE_CONTEXT_CATEGORIES):
     del ranks[oracle][m.NO_CONTEXT]
   text = report.render_markdown(_summary(ranks, context_mode="item"))
-  assert "| oracle_context_item (ceiling for context mode item) |" in text
+  assert "| oracle_context_item (ceiling for context mode item, whole session) |" in text
+  assert "context oracles see each example's whole logged session" in text.split("## How")[1]
   assert "| oracle_context_categories |" in text
   assert "ceiling for context mode categories" not in text
   assert report.ceiling(_summary(ranks)) == m.ORACLE_CONTEXT_CATEGORIES
@@ -281,6 +285,10 @@ def test_the_label_seen_slices_are_listed_in_summary_and_report_in_bucket_order(
   notes = text.split("## How")[1]
   assert ("unseen_label (0), label_seen_1 (1), label_seen_2_9 (2-9), label_seen_10_plus (10+)"
           in notes)
+  assert "session_1 (1), session_2_3 (2-3), session_4_plus (4+)" in notes
+  sessions = [text.index(f"### `{name}`") for name in m.SESSION_LENGTH_BUCKETS]
+  assert sessions == sorted(sessions) and sessions[0] > text.index("### `unseen_context`")
+  assert "| session_views |" in text.split("### `session_4_plus`")[1]
 
 
 def test_a_refused_model_s_report_says_why_next_to_the_reasons():

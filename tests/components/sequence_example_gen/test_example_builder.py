@@ -68,10 +68,24 @@ def test_split_by_label_day_and_context_in_both_splits():
   assert [s for s, _ in examples] == [f.TRAIN, f.TRAIN, f.EVAL, f.EVAL]
   first = examples[0][1]
   assert first[f.CONTEXT_ITEM_ID] == [] and first[f.CONTEXT_CATEGORIES] == []
-  for _, example in examples[1:]:  # train examples record their real context too
-    assert _text(example[f.CONTEXT_ITEM_ID]) == ["g"]
-    assert _text(example[f.CONTEXT_CATEGORIES]) == ["cat_g", "shared"]
-    assert example[f.CONTEXT_CONFIDENCES] == pytest.approx([0.8, 0.2])
+  for _, example in examples[1:]:  # train examples record their real session too
+    assert _text(example[f.CONTEXT_ITEM_ID]) == ["g", "f"]  # most recent first
+    assert example[f.CONTEXT_AGE_SECONDS] == [10 * 60, 30 * 60]
+    assert example[f.CONTEXT_CATEGORY_COUNTS] == [2, 2]
+    assert _text(example[f.CONTEXT_CATEGORIES]) == ["cat_g", "shared", "cat_f", "shared"]
+    assert example[f.CONTEXT_CONFIDENCES] == pytest.approx([0.8, 0.2, 0.8, 0.2])
+
+
+def test_the_session_keeps_its_last_views_and_skips_uncatalogued_ones():
+  t = T0 + DAY
+  views = [(t - (20 - i) * 60, "view", item) for i, item in enumerate("abcdexf")]
+  examples = _build([(T0, "conversion", "j")] + views + [(t, "conversion", "g")],
+                    SequenceExampleGenConfig(session_views=4))
+  session = examples[-1][1]
+  assert _text(session[f.CONTEXT_ITEM_ID]) == ["f", "e", "d", "c"]  # "x" is not in the catalog
+  assert session[f.CONTEXT_AGE_SECONDS] == [14 * 60, 16 * 60, 17 * 60, 18 * 60]
+  with pytest.raises(ValueError, match="session_views"):
+    SequenceExampleGenConfig(session_views=0)
 
 
 def test_context_window_and_same_second_view():

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from ctxrec.components.request_context import Context, NO_CONTEXT
+from ctxrec.components.request_context import Context, NO_CONTEXT, View
 from ctxrec.serving import loopback
 from ctxrec.serving.head.circuit_breaker import CircuitBreaker
 from ctxrec.serving.head.grpc_head import GrpcHead, predict_request
@@ -29,8 +29,9 @@ def local_head(tiny_release):
 def _inputs(head: InProcessHead, rows: int = 3):
   rng = np.random.default_rng(0)
   states = rng.normal(size=(rows, head.signature.dimension)).astype(np.float32)
-  contexts = [Context(("i_1",), ("c_1", "c_2"), (0.7, 0.3)), NO_CONTEXT,
-              Context((), ("c_2",), (1.0,))][:rows]
+  session = Context((View("i_1", ("c_1", "c_2"), (0.7, 0.3), 3),
+                     View("i_2", ("c_2",), (1.0,), 40)))
+  contexts = [session, NO_CONTEXT, Context((View("", ("c_2",), (1.0,)),))][:rows]
   return head.signature.inputs(states, contexts, [{}] * rows)
 
 
@@ -40,11 +41,16 @@ def _target(server) -> str:
 
 def test_inputs_are_padded_to_the_signature_widths(local_head):
   inputs = _inputs(local_head)
-  width = local_head.signature.specs[f.CONTEXT_CATEGORIES].shape[1]
-  assert inputs[f.CONTEXT_CATEGORIES].shape == (3, width)
-  assert list(inputs[f.CONTEXT_CATEGORIES][0][:3]) == ["c_1", "c_2", ""][:width]
+  views, width = local_head.signature.session_widths
+  assert views >= 2 and width >= 1
+  assert inputs[f.CONTEXT_ITEM_ID].shape == inputs[f.CONTEXT_AGE_SECONDS].shape == (3, views)
+  assert inputs[f.CONTEXT_CATEGORIES].shape == (3, views, width)
+  assert inputs[f.CONTEXT_CONFIDENCES].shape == (3, views, width)
+  assert list(inputs[f.CONTEXT_CATEGORIES][0, 0][:3]) == ["c_1", "c_2", ""][:width]
   assert inputs[f.CONTEXT_CONFIDENCES].dtype == np.float32
   assert list(inputs[f.CONTEXT_ITEM_ID][:, 0]) == ["i_1", "", ""]
+  assert list(inputs[f.CONTEXT_ITEM_ID][0, :3]) == ["i_1", "i_2", ""]
+  assert list(inputs[f.CONTEXT_AGE_SECONDS][0, :3]) == [3, 40, 0]
 
 
 def test_grpc_and_rest_answer_what_the_in_process_head_answers(local_head, tf_serving):

@@ -87,6 +87,35 @@ def _field_cases() -> List[Case]:
           for field, value, what in variants]
 
 
+def _session_cases() -> List[Case]:
+  """`context.views` (a session, most recent first): too many, of the wrong type, out of order
+  or given beside the inline view."""
+  view = {"item_id": "i1", "seconds_ago": 30}
+  session = lambda views, **inline: {**VALID, "context": {"views": views, **inline}}  # noqa: E731
+  variants = [
+      ("context.views", [view] * (s.MAX_REQUEST_VIEWS + 1), {}, "too many"),
+      ("context.views", [], {}, "empty"), ("context.views", "i1", {}, "a string"),
+      ("context.views", [view], {"item_id": "i2"}, "beside context.item_id"),
+      ("context.views", [view, {**view, "seconds_ago": 5}], {}, "oldest first"),
+      ("context.views.0", ["i1"], {}, "a view that is a string"),
+      ("context.views.1", [view, {}], {}, "an empty view"),
+      ("context.views.0.seconds_ago", [{**view, "seconds_ago": "soon"}], {}, "a string age"),
+      ("context.views.0.seconds_ago", [{**view, "seconds_ago": -1}], {}, "a negative age"),
+      ("context.views.0.seconds_ago", [{**view, "seconds_ago": 2.5}], {}, "a fractional age"),
+      ("context.views.0.seconds_ago", [{**view, "seconds_ago": 10 ** 30}], {}, "a huge age"),
+      ("context.views.0.item_id", [{"item_id": ""}], {}, "an empty item id"),
+      ("context.views.0.confidences", [{"categories": ["c1"], "confidences": [2.0]}], {},
+       "a confidence above 1"),
+      ("context.views.0.page", [{**view, "page": "home"}], {}, "an unknown field"),
+  ]
+  cases = [Case(f"{field}: {what}", 422, field, session(views, **inline))
+           for field, views, inline, what in variants]
+  cases.append(Case("context.views.0.seconds_ago: NaN", 422, "context.views.0.seconds_ago",
+                    json.dumps(session([{**view, "seconds_ago": "__NaN__"}])).replace(
+                        '"__NaN__"', "NaN")))
+  return cases
+
+
 def _non_finite_cases() -> List[Case]:
   """Numbers JSON allows in Python's parser but not in a score: each a 422 naming the field."""
   cases = []
@@ -119,7 +148,7 @@ def _body_cases() -> List[Case]:
   ]
 
 
-CASES = _field_cases() + _non_finite_cases() + _body_cases()
+CASES = _field_cases() + _session_cases() + _non_finite_cases() + _body_cases()
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +185,11 @@ def test_every_bad_request_gets_its_status_naming_the_field(client, case):
 
 def test_the_valid_request_and_its_odd_but_valid_neighbours_are_answered(client):
   for body in (VALID, _with("user_id", "ü-ser ☃"), _with("context.confidences", [1.0, 1e-9]),
-               _with("context", {"item_id": "never-seen", "categories": ["c1"]})):
+               _with("context", {"item_id": "never-seen", "categories": ["c1"]}),
+               _with("context", {"views": [{"item_id": "never-seen", "categories": ["c1"]},
+                                           {"categories": ["c2"], "seconds_ago": 30}]}),
+               _with("context", {"views": [{"item_id": "x", "seconds_ago": s.MAX_SECONDS_AGO}]
+                                 * s.MAX_REQUEST_VIEWS})):
     response = client.post(RETRIEVE, json=body)
     assert response.status_code == 200, response.text
     answer = _strict_json(response.text)

@@ -139,6 +139,22 @@ def test_context_changes_the_answer_and_categories_resolve_like_the_item(client,
   assert by_categories["fallbacks"] == [fb.UNKNOWN_CONTEXT_ITEM]
 
 
+def test_a_session_pins_its_items_most_recent_first_and_reaches_the_head(client, viewers):
+  user = viewers[0][0]
+  items = list(dict.fromkeys(item for _, item in viewers))[:3]
+  session = {"views": [{"item_id": item, "seconds_ago": 60 * n} for n, item in enumerate(items)]}
+  answer = _post(client, {"user_id": user, "context": session, "k": K})
+  assert [i["item_id"] for i in answer["items"][:3]] == items
+  assert [i["pinned"] for i in answer["items"]] == [True] * 3 + [False] * (K - 3)
+  assert len({i["item_id"] for i in answer["items"]}) == K
+  scores = [i["score"] for i in answer["items"]]
+  assert scores == sorted(scores, reverse=True) and answer["fallbacks"] == []
+  one = _post(client, {"user_id": user, "context": {"item_id": items[0]}, "k": K})
+  assert one == _post(client, {"user_id": user, "context": {"views": [{"item_id": items[0]}]},
+                               "k": K}) | {"timings_ms": one["timings_ms"]}
+  assert [i["score"] for i in one["items"]] != scores  # the older views move the embedding
+
+
 def test_unknown_user_gets_the_cold_start_state(client, service):
   answer = _post(client, {"user_id": "nobody-at-all"})
   assert answer["fallbacks"] == [fb.UNKNOWN_USER]
