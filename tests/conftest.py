@@ -145,7 +145,7 @@ def save_small_model(tmp_path) -> Callable:
   import tensorflow as tf
 
   def save(version: int = 7, dimension: int = 8, length: int = 3, categories: int = 4,
-           without: Sequence[str] = ()) -> str:
+           views: int = f.DEFAULT_SESSION_VIEWS, without: Sequence[str] = ()) -> str:
     def strings(name, width):
       return tf.TensorSpec([None, width], tf.string, name)
 
@@ -158,7 +158,8 @@ def save_small_model(tmp_path) -> Callable:
 
     @tf.function(input_signature=[{
         f.HISTORY_STATE: tf.TensorSpec([None, dimension], tf.float32, f.HISTORY_STATE),
-        f.CONTEXT_CATEGORIES: strings(f.CONTEXT_CATEGORIES, categories)}])
+        f.CONTEXT_CATEGORIES: tf.TensorSpec([None, views, categories], tf.string,
+                                            f.CONTEXT_CATEGORIES)}])
     def context_head(inputs):
       return {f.USER_EMBEDDING: tf.math.l2_normalize(inputs[f.HISTORY_STATE] + 1.0, axis=1)}
 

@@ -104,10 +104,13 @@ def without_context(inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
   return out
 
 
-def session_widths(function) -> Tuple[int, int]:
-  """(views, categories per view) of a signature's context inputs; (0, 0) without them."""
-  spec = signature_inputs(function).get(f.CONTEXT_CATEGORIES)
-  return (0, 0) if spec is None else (int(spec.shape[1]), int(spec.shape[2]))
+def session_widths(specs: Mapping[str, tf.TensorSpec]) -> Tuple[int, int]:
+  """(S, K) of a signature's context inputs (signature_inputs): views from CONTEXT_ITEM_ID
+  [n, S], categories per view from CONTEXT_CATEGORIES [n, S, K]; (0, 0) without them."""
+  names = specs.get(f.CONTEXT_CATEGORIES)
+  if names is None:
+    return 0, 0
+  return int(specs.get(f.CONTEXT_ITEM_ID, names).shape[1]), int(names.shape[2])
 
 
 @dataclasses.dataclass
@@ -174,7 +177,7 @@ def example_requests(example_files: List[str], signature) -> EvalRequests:
   contexts = _sessions(columns)
   inputs = {n: _as_input(columns[n], spec, n) for n, spec in declared.items()
             if n not in CONTEXT_FEATURES}
-  views, categories = session_widths(signature)
+  views, categories = session_widths(signature_inputs(signature))
   if views:
     inputs.update(request_context.context_arrays(contexts, views, categories))
   first = lambda name: [v[0] for v in columns[name]]  # noqa: E731

@@ -171,7 +171,8 @@ def all_ranks(model, baseline_model, requests: exported_model.EvalRequests, cata
   contexts = [c for c, kept in zip(requests.contexts, has) if kept]
   inputs_with_context = {n: v[has] for n, v in requests.inputs.items()}
   no_context = exported_model.without_context(requests.inputs)
-  views, _ = exported_model.session_widths(model.signatures[f.SIGNATURE_SERVING_DEFAULT])
+  views, _ = exported_model.session_widths(exported_model.signature_inputs(
+      model.signatures[f.SIGNATURE_SERVING_DEFAULT]))
   ranks: Ranks = {}
   for method, signatures in ((m.CONTEXTUAL, model.signatures),
                              (m.HISTORY_ONLY, baseline_model.signatures)):

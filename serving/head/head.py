@@ -9,6 +9,7 @@ import tensorflow as tf
 from ctxrec.components import request_context
 from ctxrec.components.request_context import Context
 from ctxrec.trainer.exported_model import CONTEXT_FEATURES
+from ctxrec.trainer.exported_model import session_widths
 from ctxrec.transform import features as f
 
 Inputs = Dict[str, np.ndarray]  # raw `context_head` inputs, padded as the signature declares
@@ -79,16 +80,6 @@ class HeadSignature:
     """The signature's inputs for a batch of states, contexts and demographics."""
     states = np.asarray(states, dtype=np.float32).reshape(len(contexts), -1)
     return {f.HISTORY_STATE: states, **context_inputs(self.specs, contexts, demographics)}
-
-
-def session_widths(specs: Mapping[str, tf.TensorSpec]) -> Tuple[int, int]:
-  """(S, K) of a signature's context inputs: views from CONTEXT_ITEM_ID [n, S], categories per
-  view from CONTEXT_CATEGORIES [n, S, K]; (0, 0) without them."""
-  names = specs.get(f.CONTEXT_CATEGORIES)
-  if names is None:
-    return 0, 0
-  ids = specs.get(f.CONTEXT_ITEM_ID, names)
-  return int(ids.shape[1]), int(names.shape[2])
 
 
 def context_inputs(specs: Mapping[str, tf.TensorSpec], contexts: Sequence[Context],

@@ -1,6 +1,7 @@
 """The retrieval service end to end on the tiny run's release: answers equal offline exact
 search, bad input gets a 4xx naming the field, fallbacks are flagged, releases swap whole."""
 import datetime
+import glob
 import os
 import shutil
 import threading
@@ -11,7 +12,9 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from ctxrec.components import request_context
 from ctxrec.components import user_history
+from ctxrec.components.retrieval_evaluator import methods
 from ctxrec.components.request_context import context_of_item
 from ctxrec.components.sequence_example_gen import input_tables
 from ctxrec.serving import feature_store
@@ -110,6 +113,67 @@ def test_answers_equal_offline_exact_search_up_to_the_index_recall(client, servi
   assert [i["item_id"] for i in one["items"]] == [i["item_id"] for i in answers[0]["items"]]
   np.testing.assert_allclose([i["score"] for i in one["items"]],
                              [i["score"] for i in answers[0]["items"]], rtol=1e-5)
+
+
+def _histories_at_serving_day(service, tiny_data, users, catalog, width):
+  """Each user's history as of the release's serving day: what the state store holds."""
+  events = pd.read_parquet(os.path.join(tiny_data, "events.parquet"))
+  conversions = events[events[f.EVENT_TYPE] == f.EVENT_CONVERSION]
+  day = (datetime.date.fromisoformat(service.manager.current.states_version.serving_date)
+         - datetime.date(1970, 1, 1)).days
+  out = []
+  for user in users:
+    mine = conversions[conversions[f.USER_ID] == user]
+    out.append(user_history.history_at_day(
+        user_history.sort_conversions(zip(mine[f.TIMESTAMP], mine[f.ITEM_ID])), day, width,
+        catalog))
+  return out
+
+
+def test_eval_sessions_are_answered_as_the_evaluator_ranks_them(client, service, tiny_data,
+                                                                tiny_output):
+  """100 eval examples' logged sessions: the service pins what the evaluator pins and ranks
+  the rest as the evaluator's exact score does, up to the index's recall."""
+  release = service.manager.current
+  model = release.local_head.model
+  serving = model.signatures[f.SIGNATURE_SERVING_DEFAULT]
+  files = glob.glob(os.path.join(tiny_output("SequenceExampleGen", "examples"), "Split-eval",
+                                 "*.gz"))
+  requests = exported_model.example_requests(files, serving)
+  users = set(u for u, s in zip(requests.user_ids, release.store.get_many(
+      list(requests.user_ids), release.states_version)) if s is not None)
+  rows = [r for r in np.flatnonzero(requests.has_context) if requests.user_ids[r] in users]
+  rows = sorted(rows, key=lambda r: -len(requests.contexts[r].views))[:100]
+  assert len(rows) == 100 and len(requests.contexts[rows[0]].views) >= 3
+  catalog = input_tables.load_items(os.path.join(tiny_data, "items.parquet"))
+  items = input_tables.items_frame(catalog)
+  specs = exported_model.signature_inputs(serving)
+  width = int(specs[f.HISTORY_ITEM_IDS].shape[1])
+  views, _ = exported_model.session_widths(specs)
+  contexts = [requests.contexts[r] for r in rows]
+  inputs = {**exported_model.history_batch(_histories_at_serving_day(
+      service, tiny_data, requests.user_ids[rows], catalog, width), width),
+            **context_inputs(specs, contexts, [{}] * len(rows))}  # no demographics given
+  offline = exported_model.call(serving, inputs)
+  scores = (offline[f.USER_EMBEDDING] @ exported_model.embed_catalog(model.signatures, items).T
+            + category_keys.boost_scores(offline[f.BOOST_KEYS], offline[f.BOOST_WEIGHTS],
+                                         methods.Catalog.load(os.path.join(
+                                             tiny_data, "items.parquet")).primary_keys))
+  k = 100
+  body = [{"user_id": requests.user_ids[r], "k": k,
+           "context": {"views": [{"item_id": v.item_id, "seconds_ago": v.seconds_ago}
+                                 for v in c.views]}} for r, c in zip(rows, contexts)]
+  answers = _post(client, {"requests": body}, "/v1/retrieve/batch")["responses"]
+  overlaps = []
+  for answer, context, row_scores in zip(answers, contexts, scores):
+    pins = list(request_context.pinned_items(context, views=views))
+    ids = [i["item_id"] for i in answer["items"]]
+    assert ids[:len(pins)] == pins and [i["pinned"] for i in answer["items"]] == [
+        n < len(pins) for n in range(len(ids))]
+    ranked = [items[f.ITEM_ID].iloc[i] for i in np.argsort(-row_scores, kind="stable")]
+    expected = [i for i in ranked if i not in pins][:k - len(pins)]
+    overlaps.append(len(set(ids[len(pins):]) & set(expected)) / len(expected))
+  assert np.mean(overlaps) >= release.retriever.manifest.recall["recall@100"] - 0.02
 
 
 def test_response_names_every_version_and_stage(client, service, viewers):
