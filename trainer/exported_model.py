@@ -7,7 +7,8 @@ import pandas as pd
 import tensorflow as tf
 
 from ctxrec.components import request_context
-from ctxrec.components.request_context import Context, View
+from ctxrec.components import session_features
+from ctxrec.components.request_context import Context
 from ctxrec.components.user_history import History
 from ctxrec.transform import features as f
 
@@ -147,21 +148,6 @@ def _as_input(values: list, spec: tf.TensorSpec, name: str) -> np.ndarray:
   return _padded(values, width, 0.0).astype(spec.dtype.as_numpy_dtype)
 
 
-def _sessions(columns: Dict[str, list]) -> Tuple[Context, ...]:
-  """Each example's session from its five context feature columns (session_features)."""
-  out = []
-  for ids, ages, counts, names, weights in zip(*(columns[n] for n in _SESSION_COLUMNS)):
-    views, start = [], 0
-    for item_id, age, count in zip(ids, ages, counts):
-      views.append(View(item_id.decode(), tuple(n.decode() for n in names[start:start + count]),
-                        tuple(float(w) for w in weights[start:start + count]), int(age)))
-      start += count
-    out.append(Context(tuple(views)))
-  return tuple(out)
-
-
-_SESSION_COLUMNS = (f.CONTEXT_ITEM_ID, f.CONTEXT_AGE_SECONDS, f.CONTEXT_CATEGORY_COUNTS,
-                    f.CONTEXT_CATEGORIES, f.CONTEXT_CONFIDENCES)
 _DTYPES = {f.HISTORY_AGE_DAYS: tf.int64, f.CONTEXT_CONFIDENCES: tf.float32,
            f.LABEL_TIMESTAMP: tf.int64, f.CONTEXT_AGE_SECONDS: tf.int64,
            f.CONTEXT_CATEGORY_COUNTS: tf.int64}
@@ -169,15 +155,18 @@ _DTYPES = {f.HISTORY_AGE_DAYS: tf.int64, f.CONTEXT_CONFIDENCES: tf.float32,
 
 def example_requests(example_files: List[str], signature) -> EvalRequests:
   """Reads eval examples into the inputs of `signature` (padded to its declared widths)."""
-  declared = {n: s for n, s in signature_inputs(signature).items() if n != f.HISTORY_STATE}
-  names = ([n for n in declared if n not in CONTEXT_FEATURES] + list(_SESSION_COLUMNS)
+  specs = signature_inputs(signature)
+  declared = {n: s for n, s in specs.items() if n != f.HISTORY_STATE}
+  session = session_features.SESSION_FEATURES
+  names = ([n for n in declared if n not in CONTEXT_FEATURES] + list(session)
            + [f.LABEL_ITEM_ID, f.USER_ID, f.LABEL_TIMESTAMP])
   columns = _read_columns(example_files, {
       n: tf.io.VarLenFeature(_DTYPES.get(n, tf.string)) for n in names})
-  contexts = _sessions(columns)
+  contexts = tuple(session_features.session_of(*(columns[n][row] for n in session))
+                   for row in range(len(columns[f.LABEL_ITEM_ID])))
   inputs = {n: _as_input(columns[n], spec, n) for n, spec in declared.items()
             if n not in CONTEXT_FEATURES}
-  views, categories = session_widths(signature_inputs(signature))
+  views, categories = session_widths(specs)
   if views:
     inputs.update(request_context.context_arrays(contexts, views, categories))
   first = lambda name: [v[0] for v in columns[name]]  # noqa: E731

@@ -78,6 +78,14 @@ def batch_boosts(boost_keys: tf.Tensor, boost_weights: tf.Tensor,
   return tf.reduce_sum(tf.cast(match, tf.float32) * boost_weights[:, :, tf.newaxis], axis=1)
 
 
+def first_occurrences(same: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
+  """[B, N]: the present positions no earlier position equals (`same` [B, N, N]: i equals j)."""
+  size = tf.shape(same)[1]
+  earlier = tf.cast(tf.linalg.band_part(tf.ones([size, size]), -1, 0) - tf.eye(size), tf.bool)
+  repeated = tf.reduce_any(tf.logical_and(same, earlier[tf.newaxis]), axis=2)  # j < i
+  return tf.logical_and(present, tf.logical_not(repeated))
+
+
 def session_mass(keys: tf.Tensor, confidences: tf.Tensor,
                  decay: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
   """Each distinct key of a session's views [B, S, K] once, with its recency-weighted
@@ -92,10 +100,7 @@ def session_mass(keys: tf.Tensor, confidences: tf.Tensor,
   same = tf.logical_and(tf.equal(flat_keys[:, :, tf.newaxis], flat_keys[:, tf.newaxis, :]),
                         present[:, tf.newaxis, :])
   total = tf.reduce_sum(tf.cast(same, tf.float32) * flat_mass[:, tf.newaxis, :], axis=2)
-  size = views * width
-  earlier = tf.cast(tf.linalg.band_part(tf.ones([size, size]), -1, 0) - tf.eye(size), tf.bool)
-  repeated = tf.reduce_any(tf.logical_and(same, earlier[tf.newaxis]), axis=2)  # j < i
-  first = tf.logical_and(present, tf.logical_not(repeated))
+  first = first_occurrences(same, present)
   return tf.where(first, flat_keys, category_keys.NO_KEY), tf.where(first, total, 0.0)
 
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 from ctxrec.trainer.config import TrainerConfig
 from ctxrec.trainer.exported_model import CONTEXT_FEATURES
 from ctxrec.trainer.input_pipeline import make_dataset
-from ctxrec.trainer.score_priors import batch_boosts
+from ctxrec.trainer.score_priors import batch_boosts, first_occurrences
 from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 
@@ -109,10 +109,7 @@ def _hits(features: Dict[str, tf.Tensor], outranked: tf.Tensor) -> tf.Tensor:
   present = viewed != ""
   same = tf.logical_and(tf.equal(viewed[:, :, tf.newaxis], viewed[:, tf.newaxis, :]),
                         present[:, tf.newaxis, :])
-  size = tf.shape(viewed)[1]
-  earlier = tf.cast(tf.linalg.band_part(tf.ones([size, size]), -1, 0) - tf.eye(size), tf.bool)
-  distinct = tf.logical_and(present, tf.logical_not(tf.reduce_any(
-      tf.logical_and(same, earlier[tf.newaxis]), axis=2)))
+  distinct = first_occurrences(same, present)
   pinned = tf.reduce_any(tf.logical_and(present, tf.equal(
       viewed, features[f.LABEL_ITEM_ID][:, tf.newaxis])), axis=1)
   slots = RECALL_AT - tf.reduce_sum(tf.cast(distinct, tf.int32), axis=1)

@@ -24,6 +24,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from ctxrec.components import example_features as ef
 from ctxrec.components import session_features
 from ctxrec.components.pseudo_context import config as config_lib
 from ctxrec.components.pseudo_context.config import FITTED, MODE_ITEM, PseudoContextConfig
@@ -137,17 +138,11 @@ def example_rng(seed: int, serialized: bytes) -> np.random.Generator:
   return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def _values(example: tf.train.Example, name: str) -> list:
-  feature = example.features.feature.get(name)  # `[name]` would insert a missing feature
-  kind = feature.WhichOneof("kind") if feature is not None else None
-  return list(getattr(feature, kind).value) if kind else []
-
-
 def read_label(example: tf.train.Example) -> Optional[Item]:
   """The example's positive label, or None when it lacks an id or consistent categories."""
-  ids = _values(example, f.LABEL_ITEM_ID)
-  categories = _values(example, f.LABEL_CATEGORIES)
-  confidences = _values(example, f.LABEL_CONFIDENCES)
+  ids = ef.values(example, f.LABEL_ITEM_ID)
+  categories = ef.values(example, f.LABEL_CATEGORIES)
+  confidences = ef.values(example, f.LABEL_CONFIDENCES)
   if len(ids) != 1 or not categories or len(categories) != len(confidences):
     return None
   return Item(ids[0], tuple(categories), tuple(float(c) for c in confidences))

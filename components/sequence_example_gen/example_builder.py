@@ -12,6 +12,7 @@ from typing import Iterable, Iterator, List, Sequence, Tuple
 
 import tensorflow as tf
 
+from ctxrec.components import example_features as ef
 from ctxrec.components import request_context
 from ctxrec.components import session_features
 from ctxrec.components import user_history
@@ -22,18 +23,6 @@ from ctxrec.components.sequence_example_gen.input_tables import Catalog
 from ctxrec.transform import features as f
 
 _EVENT_ORDER = {f.EVENT_VIEW: 0, f.EVENT_CONVERSION: 1}  # a view at the same second came first
-
-
-def _bytes(values: Iterable[str]) -> tf.train.Feature:
-  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
-
-
-def _floats(values: Iterable[float]) -> tf.train.Feature:
-  return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
-
-
-def _ints(values: Iterable[int]) -> tf.train.Feature:
-  return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
 def _session(views: Sequence[Event], view_times: List[int], timestamp: int, catalog: Catalog,
@@ -61,7 +50,7 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
       (e[0], e[2]) for e in ordered if e[1] == f.EVENT_CONVERSION)
   views = [e for e in ordered if e[1] == f.EVENT_VIEW]
   view_times = [e[0] for e in views]
-  demo = {f.demographic_feature(c): _bytes([v])
+  demo = {f.demographic_feature(c): ef.bytes_feature([v])
           for c, v in zip(config.demographic_columns, demographics)}
   for timestamp, label in conversions:
     day = timestamp // SECONDS_PER_DAY
@@ -70,14 +59,14 @@ def build_user_examples(user_id: str, events: Iterable[Event], catalog: Catalog,
     context = _session(views, view_times, timestamp, catalog, config)
     label_item = catalog[label]
     feature = {
-        f.EXAMPLE_USER_ID: _bytes([user_id]),
-        f.HISTORY_ITEM_IDS: _bytes(history.item_ids),
-        f.HISTORY_CATEGORIES: _bytes(history.categories),
-        f.HISTORY_AGE_DAYS: _ints(history.age_days),
-        f.LABEL_ITEM_ID: _bytes([label]),
-        f.LABEL_CATEGORIES: _bytes(label_item.categories),
-        f.LABEL_CONFIDENCES: _floats(label_item.confidences),
-        f.LABEL_TIMESTAMP: _ints([timestamp]),
+        f.EXAMPLE_USER_ID: ef.bytes_feature([user_id]),
+        f.HISTORY_ITEM_IDS: ef.bytes_feature(history.item_ids),
+        f.HISTORY_CATEGORIES: ef.bytes_feature(history.categories),
+        f.HISTORY_AGE_DAYS: ef.ints_feature(history.age_days),
+        f.LABEL_ITEM_ID: ef.bytes_feature([label]),
+        f.LABEL_CATEGORIES: ef.bytes_feature(label_item.categories),
+        f.LABEL_CONFIDENCES: ef.floats_feature(label_item.confidences),
+        f.LABEL_TIMESTAMP: ef.ints_feature([timestamp]),
         **session_features.session_features(context),
         **demo,
     }
