@@ -165,12 +165,13 @@ def test_eval_sessions_are_answered_as_the_evaluator_ranks_them(client, service,
                                  for v in c.views]}} for r, c in zip(rows, contexts)]
   answers = _post(client, {"requests": body}, "/v1/retrieve/batch")["responses"]
   overlaps = []
+  item_ids = items[f.ITEM_ID].to_numpy()
   for answer, context, row_scores in zip(answers, contexts, scores):
     pins = list(request_context.pinned_items(context, views=views))
     ids = [i["item_id"] for i in answer["items"]]
     assert ids[:len(pins)] == pins and [i["pinned"] for i in answer["items"]] == [
         n < len(pins) for n in range(len(ids))]
-    ranked = [items[f.ITEM_ID].iloc[i] for i in np.argsort(-row_scores, kind="stable")]
+    ranked = item_ids[np.argsort(-row_scores, kind="stable")]
     expected = [i for i in ranked if i not in pins][:k - len(pins)]
     overlaps.append(len(set(ids[len(pins):]) & set(expected)) / len(expected))
   assert np.mean(overlaps) >= release.retriever.manifest.recall["recall@100"] - 0.02
