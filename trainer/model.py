@@ -12,6 +12,7 @@ from ctxrec.trainer.history_encoder import HistoryEncoder
 from ctxrec.trainer.oov_dropout import OovDropout
 from ctxrec.trainer.raw_features import RawFeatureTransform
 from ctxrec.trainer.retrieval_loss import in_batch_softmax
+from ctxrec.trainer.sparse_rate_embedding import SparseRateEmbedding
 from ctxrec.trainer.score_priors import HISTORY_CATEGORIES, TAIL_WIDTH, ScorePriors, batch_boosts
 from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
@@ -70,9 +71,9 @@ class ContextualRetrievalModel(tfrs.Model):
     self.raw_features = RawFeatureTransform(tft_output)
     # Zeros: an item knows nothing but its categories until it is trained on, so the learned
     # score of the many items a short log never shows is their categories', not random noise.
-    self.item_embedding = tf.keras.layers.Embedding(
-        _table_size(tft_output, f.ITEM_VOCABULARY), dim, embeddings_initializer="zeros",
-        name="item_embedding")
+    self.item_embedding = SparseRateEmbedding(
+        _table_size(tft_output, f.ITEM_VOCABULARY), dim, rate=config.item_embedding_rate,
+        embeddings_initializer="zeros", name="item_embedding")
     self.category_embedding = tf.keras.layers.Embedding(
         _table_size(tft_output, f.CATEGORY_VOCABULARY), dim, name="category_embedding")
     self.demographic_embeddings = [
