@@ -41,9 +41,10 @@ class TrainerConfig:
   # (a few thousand conversions) is memorised long before DEFAULT_TRAIN_STEPS.
   max_epochs: float = 4.0
   learning_rate: float = 2e-3
-  # Item embedding rows step this many times the learning rate (sparse_rate_embedding.py): at 1
-  # they barely move in a pass and learn no user style; 10 measured best of 1, 10, 30 on demo.
-  item_embedding_rate: float = 10.0
+  # Item embedding rows step this many times the learning rate (sparse_rate_embedding.py). At 1
+  # they barely move in a pass; 10 lifted demo in a scratch retrain but left `tiny` unblessed
+  # (make test), so the default stays 1 until the blessing is measured with it.
+  item_embedding_rate: float = 1.0
   batch_size: int = 256
   shuffle_buffer: int = 10000
   seed: int = 0
