@@ -12,8 +12,8 @@ from ctxrec.trainer.history_encoder import HistoryEncoder
 from ctxrec.trainer.oov_dropout import OovDropout
 from ctxrec.trainer.raw_features import RawFeatureTransform
 from ctxrec.trainer.retrieval_loss import in_batch_softmax
-from ctxrec.trainer.sparse_rate_embedding import SparseRateEmbedding
 from ctxrec.trainer.score_priors import HISTORY_CATEGORIES, TAIL_WIDTH, ScorePriors, batch_boosts
+from ctxrec.trainer.sparse_rate_embedding import SparseRateEmbedding
 from ctxrec.transform import category_keys
 from ctxrec.transform import features as f
 from ctxrec.transform.preprocessing import NUM_OOV_BUCKETS

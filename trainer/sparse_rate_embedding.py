@@ -19,7 +19,8 @@ class SparseRateEmbedding(tf.keras.layers.Embedding):
     self.rate = float(rate)
 
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    return super().call(inputs) * self.rate
+    rows = super().call(inputs)
+    return rows if self.rate == 1.0 else rows * self.rate  # rate 1: the plain lookup's graph
 
   def get_config(self):
     return {**super().get_config(), "rate": self.rate}
