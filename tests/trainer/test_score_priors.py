@@ -89,7 +89,7 @@ def test_untrained_score_is_the_context_category_then_history_then_popularity():
   items = ["rare", "hist", "ctx", "ctx"]  # primary categories of items 1..4
   logits = _untrained_logits(["hist", "hist", "", ""], ["ctx", ""], [0.8, 0.0], items)
   assert list(np.argsort(-logits)) == [2, 3, 1, 0]  # ctx by popularity, then hist, then rare
-  g, w_pop, b_ctx, b_hist, _ = score_priors.INITIAL_WEIGHTS
+  g, w_pop, b_ctx, b_hist, _, _ = score_priors.INITIAL_WEIGHTS
   np.testing.assert_allclose(logits[2] - logits[3], w_pop * np.log(0.2 / 0.1), rtol=1e-4)
   softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
   np.testing.assert_allclose(logits[2] - logits[0], softplus(b_ctx + np.log(0.8))
@@ -97,6 +97,20 @@ def test_untrained_score_is_the_context_category_then_history_then_popularity():
   without = _untrained_logits(["hist", "hist", "", ""], ["ctx", ""], [0.8, 0.0], items,
                               has_context=False)
   assert list(np.argsort(-without)) == [1, 0, 2, 3]  # history's category, then popularity
+
+
+def test_untrained_history_boost_only_tilts_popularity_inside_a_session():
+  """With a session the history boost is b_hist_ctx's (small), so it cannot reorder the
+  session's categories as the no-session boost b_hist would."""
+  items = ["rare", "hist", "ctx", "ctx"]
+  softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+  _, _, _, b_hist, b_hist_ctx, _ = score_priors.INITIAL_WEIGHTS
+  assert b_hist_ctx < b_hist
+  for has_context, boost in ((True, b_hist_ctx), (False, b_hist)):
+    logits = _untrained_logits(["hist", "hist", "", ""], ["ctx", ""], [0.8, 0.0], items,
+                               has_context=has_context)
+    np.testing.assert_allclose(logits[1] - logits[0], softplus(boost) + np.log(0.3 / 0.4),
+                               rtol=1e-4)
 
 
 def test_untrained_session_score_halves_each_earlier_views_weight():
