@@ -7,10 +7,6 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from ctxrec.serving.head.head import OUTPUTS, ContextHead, HeadError, HeadOutput, Inputs
 from ctxrec.transform import features as f
 
-_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-              grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED)
-
-
 def predict_request(model_name: str, model_version: str,
                     inputs: Inputs) -> predict_pb2.PredictRequest:
   """A PredictRequest for `context_head` of exactly `model_version` (TensorProtos keep the
@@ -40,11 +36,10 @@ class GrpcHead(ContextHead):
     except grpc.RpcError as exc:
       code = exc.code()  # pylint: disable=no-member
       raise HeadError(f"TF Serving grpc://{self.target} {self.model_name}/{self.model_version}: "
-                      f"{code.name}: {exc.details()}",  # pylint: disable=no-member
-                      retryable=code in _RETRYABLE) from None
+                      f"{code.name}: {exc.details()}") from None  # pylint: disable=no-member
     if f.USER_EMBEDDING not in response.outputs:
       raise HeadError(f"TF Serving grpc://{self.target}: no {f.USER_EMBEDDING} in the answer "
-                      f"(outputs: {sorted(response.outputs)})", retryable=False)
+                      f"(outputs: {sorted(response.outputs)})")
     return HeadOutput.from_outputs({name: tf.make_ndarray(response.outputs[name])
                                     for name in OUTPUTS if name in response.outputs})
 

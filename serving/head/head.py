@@ -48,11 +48,7 @@ class HeadOutput:
 
 
 class HeadError(RuntimeError):
-  """The head could not answer; `retryable` when another head may (unreachable, too slow)."""
-
-  def __init__(self, message: str, retryable: bool):
-    super().__init__(message)
-    self.retryable = retryable
+  """The head could not answer: the service answers with the in-process head instead."""
 
 
 @dataclasses.dataclass(frozen=True)

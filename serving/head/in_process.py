@@ -25,4 +25,4 @@ class InProcessHead(ContextHead):
     try:
       return HeadOutput.from_outputs(exported_model.call(self._function, inputs))
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-      raise HeadError(f"context_head of model {self.model_version}: {exc}", retryable=False)
+      raise HeadError(f"context_head of model {self.model_version}: {exc}")

@@ -25,17 +25,15 @@ class RestHead(ContextHead):
     try:
       response = self._client.post(self.url, json=predict_body(inputs))
     except httpx.HTTPError as exc:
-      raise HeadError(f"TF Serving {self.url}: {type(exc).__name__}: {exc}",
-                      retryable=True) from None
+      raise HeadError(f"TF Serving {self.url}: {type(exc).__name__}: {exc}") from None
     if response.status_code != 200:
       raise HeadError(f"TF Serving {self.url}: HTTP {response.status_code}: "
-                      f"{_error_of(response)}", retryable=response.status_code >= 500)
+                      f"{_error_of(response)}")
     outputs = response.json().get("outputs")
     if not isinstance(outputs, dict):  # several outputs come by name, a single one bare
       outputs = {f.USER_EMBEDDING: outputs}
     if outputs.get(f.USER_EMBEDDING) is None:
-      raise HeadError(f"TF Serving {self.url}: no {f.USER_EMBEDDING} in the answer",
-                      retryable=False)
+      raise HeadError(f"TF Serving {self.url}: no {f.USER_EMBEDDING} in the answer")
     return HeadOutput.from_outputs({name: np.asarray(outputs[name]) for name in OUTPUTS
                                     if name in outputs})
 

@@ -45,10 +45,6 @@ class Retriever:
     self.num_threads = num_threads
     self.settings = sc.SearchSettings(**self.manifest.settings)
 
-  @property
-  def model_version(self) -> str:
-    return self.manifest.model_version
-
   def search(self, queries: np.ndarray, k: int, boost_keys: Optional[np.ndarray] = None,
              boost_weights: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(item ids, scores), best first: shape [k] for one query [d], [n, k] for queries [n, d].
