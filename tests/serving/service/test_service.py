@@ -276,6 +276,9 @@ def test_the_request_log_has_one_line_per_request(client, caplog):
 
 # ---- Releases: whole, of one version, swapped without dropping a request. ----
 
+SWAP_DEADLINE_S = 60.0  # for 20 answers after the swap: a stuck service fails the test, not hangs it
+
+
 def test_a_release_swap_under_concurrent_requests_drops_nothing(release_copy):
   serving_dir, store_uri, version = release_copy
   service = _service(serving_dir, store_uri)
@@ -290,14 +293,17 @@ def test_a_release_swap_under_concurrent_requests_drops_nothing(release_copy):
   threads = [threading.Thread(target=hammer) for _ in range(4)]
   for thread in threads:
     thread.start()
-  release_builder.new_version(serving_dir, store_uri, version, new)
-  assert service.manager.refresh()
-  before = len(results)
-  while len(results) < before + 20:
-    time.sleep(0.01)
-  stop.set()
-  for thread in threads:
-    thread.join()
+  try:
+    release_builder.new_version(serving_dir, store_uri, version, new)
+    assert service.manager.refresh()
+    before, deadline = len(results), time.monotonic() + SWAP_DEADLINE_S
+    while len(results) < before + 20 and time.monotonic() < deadline:
+      time.sleep(0.01)
+  finally:
+    stop.set()
+    for thread in threads:
+      thread.join()
+  assert len(results) >= before + 20, f"{len(results) - before} answers in {SWAP_DEADLINE_S} s"
   assert {status for status, _ in results} == {200}
   versions = [v for _, v in results]
   assert set(versions) == {version, new}
