@@ -10,11 +10,12 @@ A dot-product retriever ranks by q·v alone. The score here is
                                                    (b_hist_ctx in place of b_hist with a session)
 
 `key(i)` is the item's primary category key (transform/category_keys.py); <h, i> the learned
-towers' cosine; g, w_pop, b_ctx, b_hist, b_hist_ctx and the per-view decay d positive weights the context
-head computes per request, seeing whether the history agrees with the context. The first two terms are a dot
-product ([g h, T w_pop] · [i, log P]); the boosts are exact, by category key, with no code width
-for categories to collide in: they travel beside the user embedding (BOOST_KEYS, BOOST_WEIGHTS,
-in score units) and the evaluator and the service add them to the items of those categories.
+towers' cosine; g, w_pop, b_ctx, b_hist, b_hist_ctx and the per-view decay d positive weights
+the context head computes per request, seeing whether the history agrees with the context. The
+first two terms are a dot product ([g h, T w_pop] · [i, log P]); the boosts are exact, by
+category key, with no code width for categories to collide in: they travel beside the user
+embedding (BOOST_KEYS, BOOST_WEIGHTS, in score units) and the evaluator and the service add them
+to the items of those categories.
 
 Before any training the score is the heuristics a team writes first. With a session: its
 categories by popularity, each view's half the weight of the one after it (d = ln 2, as the
@@ -163,8 +164,8 @@ class ScorePriors(tf.keras.layers.Layer):
     context_keys, mass = session_mass(context_keys, context_confidences, decay)
     # softplus: a boost never turns into a penalty (a weak category still ranks above the rest)
     context_weights = tf.nn.softplus(b_ctx + tf.math.log(tf.maximum(mass, 1e-6)))
-    b_hist = tf.where(has_context[:, tf.newaxis], b_hist_ctx, b_hist)
-    history_weights = tf.nn.softplus(b_hist + tf.math.log(tf.maximum(shares, 1e-6)))
+    history_bias = tf.where(has_context[:, tf.newaxis], b_hist_ctx, b_hist)
+    history_weights = tf.nn.softplus(history_bias + tf.math.log(tf.maximum(shares, 1e-6)))
     keys = tf.concat([context_keys, history_keys], axis=1)
     weights = tf.concat([context_weights, history_weights], axis=1)
     weights = tf.where(keys != category_keys.NO_KEY, weights, 0.0) * self._temperature

@@ -69,6 +69,11 @@ def _views(values):
   return values if values and isinstance(values[0], (list, tuple)) else [values]
 
 
+def _softplus(x):
+  """The boosts' softplus, in numpy, for the expected logits."""
+  return np.log1p(np.exp(x))
+
+
 def _untrained_logits(history_categories, context_categories, context_confidences,
                       item_categories, has_context=True):
   """Logits of an untrained score (learned towers know nothing) over items 1..N."""
@@ -91,8 +96,7 @@ def test_untrained_score_is_the_context_category_then_history_then_popularity():
   assert list(np.argsort(-logits)) == [2, 3, 1, 0]  # ctx by popularity, then hist, then rare
   g, w_pop, b_ctx, b_hist, _, _ = score_priors.INITIAL_WEIGHTS
   np.testing.assert_allclose(logits[2] - logits[3], w_pop * np.log(0.2 / 0.1), rtol=1e-4)
-  softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
-  np.testing.assert_allclose(logits[2] - logits[0], softplus(b_ctx + np.log(0.8))
+  np.testing.assert_allclose(logits[2] - logits[0], _softplus(b_ctx + np.log(0.8))
                              + w_pop * np.log(0.2 / 0.4), rtol=1e-4)
   without = _untrained_logits(["hist", "hist", "", ""], ["ctx", ""], [0.8, 0.0], items,
                               has_context=False)
@@ -103,13 +107,12 @@ def test_untrained_history_boost_only_tilts_popularity_inside_a_session():
   """With a session the history boost is b_hist_ctx's (small), so it cannot reorder the
   session's categories as the no-session boost b_hist would."""
   items = ["rare", "hist", "ctx", "ctx"]
-  softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
   _, _, _, b_hist, b_hist_ctx, _ = score_priors.INITIAL_WEIGHTS
   assert b_hist_ctx < b_hist
   for has_context, boost in ((True, b_hist_ctx), (False, b_hist)):
     logits = _untrained_logits(["hist", "hist", "", ""], ["ctx", ""], [0.8, 0.0], items,
                                has_context=has_context)
-    np.testing.assert_allclose(logits[1] - logits[0], softplus(boost) + np.log(0.3 / 0.4),
+    np.testing.assert_allclose(logits[1] - logits[0], _softplus(boost) + np.log(0.3 / 0.4),
                                rtol=1e-4)
 
 
@@ -118,9 +121,8 @@ def test_untrained_session_score_halves_each_earlier_views_weight():
   items = ["rare", "old", "now", "now"]
   logits = _untrained_logits(["", "", "", ""], [["now", ""], ["old", ""], ["old", ""]],
                              [[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], items)
-  softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
   b_ctx = score_priors.INITIAL_WEIGHTS[2]
-  np.testing.assert_allclose(logits[2] - logits[1], softplus(b_ctx) - softplus(
+  np.testing.assert_allclose(logits[2] - logits[1], _softplus(b_ctx) - _softplus(
       b_ctx + np.log(0.5 + 0.25)) + np.log(0.2 / 0.3), rtol=1e-4)
   # two earlier views (0.5 + 0.25) of a category whose item is 1.5x as popular outweigh one now
   assert list(np.argsort(-logits)) == [1, 2, 3, 0]

@@ -276,7 +276,7 @@ def test_the_request_log_has_one_line_per_request(client, caplog):
 
 # ---- Releases: whole, of one version, swapped without dropping a request. ----
 
-SWAP_DEADLINE_S = 60.0  # for 20 answers after the swap: a stuck service fails the test, not hangs it
+SWAP_DEADLINE_S = 60.0  # for 20 answers after the swap: a stuck service fails, not hangs, the test
 
 
 def test_a_release_swap_under_concurrent_requests_drops_nothing(release_copy):
